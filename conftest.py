@@ -1,0 +1,10 @@
+"""Wires the layers together: helpers/ talks to the kernel, suites/ states
+behaviour, harness/ holds the pytest plugins (forked isolation, feature probes,
+upstream parity, known defects, KTAP), vm/ boots kernels and runs the suite."""
+pytest_plugins = [
+    "harness.isolation",
+    "harness.features",
+    "harness.upstream",
+    "harness.defects",
+    "harness.ktap",
+]

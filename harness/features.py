@@ -1,0 +1,100 @@
+"""Feature probes once per session; markers that SKIP (or FAIL) on them.
+
+- @pytest.mark.requires("open_tree_namespace", ...): SKIP naming the missing
+  feature. With --strict-features, a feature missing on a kernel whose release
+  is at or past the one that introduced it (FIRST_RELEASE) is a FAIL instead.
+- @pytest.mark.root: SKIP unless running as root.
+- @pytest.mark.userns: SKIP unless user namespaces can be created.
+- @pytest.mark.vm_only: SKIP unless the VM runner's boot record is present.
+A probe that could not decide ("unknown") never skips: the test runs and
+shows what the kernel really did.
+"""
+import json
+import os
+
+import pytest
+
+from helpers import kernel, probes
+
+# Feature -> first mainline release that has it, as observed on Debian's
+# kernels in VMs (docs/features.md has the matrix this comes from).
+FIRST_RELEASE = {
+    "open_tree": "5.2",
+    "move_mount_set_group": "5.15",
+    "move_mount_beneath": "6.5",
+    "statmount": "6.8",
+    "listmount": "6.8",
+    "mount_notify": "6.14",
+    "open_tree_attr": "6.15",
+    "nullfs_root": "7.0",
+    "open_tree_namespace": "7.0",
+    "fsmount_namespace": "7.1",
+    "unshare_empty_mntns": "7.1",
+    "clone_empty_mntns": "7.1",
+}
+
+_KEY = pytest.StashKey[dict]()
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("mntns", "mount-namespace conformance")
+    group.addoption("--strict-features", action="store_true",
+                    help="FAIL (not SKIP) when a feature is missing on a kernel release that should have it")
+    group.addoption("--features-json", metavar="PATH",
+                    help="write the feature probe results as JSON to PATH")
+
+
+def features(config):
+    if _KEY not in config.stash:
+        config.stash[_KEY] = probes.run_all()
+    return config.stash[_KEY]
+
+
+def pytest_configure(config):
+    path = config.getoption("--features-json", None)
+    if path and not hasattr(config, "workerinput"):
+        with open(path, "w") as f:
+            json.dump({"release": kernel.release(), "features": features(config)}, f, indent=1)
+
+
+def pytest_report_header(config):
+    found = features(config)
+    width = max(map(len, found))
+    lines = [f"kernel: {kernel.release()}  euid: {os.geteuid()}"]
+    for name, value in found.items():
+        shown = {True: "yes", False: "no"}.get(value, value)
+        lines.append(f"  {name:<{width}}  {shown}")
+    return lines
+
+
+def _missing(config, name):
+    value = features(config).get(name)
+    if value is None:
+        raise pytest.UsageError(f"unknown feature {name!r}; known: {', '.join(sorted(probes.PROBES))}")
+    return value is False
+
+
+def _check_required(item):
+    config = item.config
+    for mark in item.iter_markers("requires"):
+        for name in mark.args:
+            if not _missing(config, name):
+                continue
+            since = FIRST_RELEASE.get(name)
+            doc = probes.PROBES[name].doc
+            if config.getoption("--strict-features") and since and \
+                    kernel.version() >= kernel.parse_version(since):
+                pytest.fail(f"feature {name} ({doc}) missing on {kernel.release()}, "
+                            f"which is at or past {since}", pytrace=False)
+            pytest.skip(f"kernel lacks {name}: {doc}")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("root") and os.geteuid() != 0:
+        pytest.skip("needs root: CAP_SYS_ADMIN in the initial user namespace")
+    if item.get_closest_marker("userns") and features(item.config)["userns"] is False:
+        pytest.skip("needs user namespaces: unshare(CLONE_NEWUSER) is refused for this user")
+    if item.get_closest_marker("vm_only") and kernel.boot_record() is None:
+        pytest.skip("needs the VM runner's boot record (MNTNS_BOOT_RECORD): run with --kernel")
+    _check_required(item)

@@ -1,0 +1,143 @@
+"""Every test runs in its own forked process, in its own process group.
+
+The child runs the item's whole protocol (fixture setup, call, teardown), so a
+test or fixture may unshare, setns, chroot, pivot_root or change ids freely;
+the pytest process never changes namespace. As root the child first enters a
+private copy of the mount namespace, so nothing a test mounts reaches the host.
+
+Reports come back through pytest's own serialization hooks (the ones xdist
+uses, pickled over a pipe), so failures keep their assertion introspection and traceback, skips
+their reason. A child that dies or sends nothing is reported as an error with
+its signal or exit status.
+
+pytest-forked does the fork but not the process group: when pytest-timeout
+fires in the parent it leaves the child running. Here the alarm (timeout_method
+= signal) interrupts the parent's wait, and the child's whole group is killed.
+"""
+import ctypes
+import os
+import pickle
+import signal
+
+import pytest
+from _pytest.runner import runtestprotocol
+
+from helpers import uapi
+from helpers.mounts import make_rprivate
+from helpers.sys import unshare
+
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "host_mntns: run in the host's mount namespace (no private copy)")
+    _prctl(PR_SET_CHILD_SUBREAPER, 1)
+
+
+def _prctl(option, value):
+    ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
+
+
+def _child(item, wfd):
+    os.setpgid(0, 0)
+    try:
+        if os.geteuid() == 0 and not item.get_closest_marker("host_mntns"):
+            unshare(uapi.CLONE_NEWNS)
+            make_rprivate("/")
+        reports = runtestprotocol(item, log=False, nextitem=None)
+        hook = item.config.hook
+        data = [hook.pytest_report_to_serializable(config=item.config, report=r) for r in reports]
+        payload = pickle.dumps(data)
+    except BaseException as e:  # noqa: BLE001 - becomes the child's crash report
+        payload = pickle.dumps({"harness_error": f"{type(e).__name__}: {e}"})
+    try:
+        view = memoryview(payload)
+        while view:
+            view = view[os.write(wfd, view):]
+    finally:
+        os._exit(0)
+
+
+def _read_all(fd):
+    chunks = []
+    while chunk := os.read(fd, 1 << 16):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _kill_and_reap_group(pgid):
+    """SIGKILL whatever is left of the test's process group and reap it: the
+    test process if it is still running, and grandchildren it left behind
+    (they are reparented to us: we are a child subreaper)."""
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    while True:
+        try:
+            os.waitpid(-pgid, 0)
+        except ChildProcessError:
+            return
+
+
+def _describe(status):
+    if os.WIFSIGNALED(status):
+        return f"killed by signal {signal.Signals(os.WTERMSIG(status)).name}"
+    return f"exited with status {os.waitstatus_to_exitcode(status)}"
+
+
+def _crash_report(item, message):
+    call = pytest.CallInfo.from_call(lambda: pytest.fail(message, pytrace=False), "call")
+    return pytest.TestReport.from_item_and_call(item, call)
+
+
+def run_forked(item):
+    """Run the item's protocol in a child; return its reports."""
+    rfd, wfd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(rfd)
+        _child(item, wfd)
+    os.close(wfd)
+    # The child may not have called setpgid yet when a kill is needed.
+    try:
+        os.setpgid(pid, pid)
+    except OSError:
+        pass
+    interrupted = None
+    try:
+        raw = _read_all(rfd)
+        _, status = os.waitpid(pid, 0)
+    except BaseException as e:  # pytest-timeout's Failed, KeyboardInterrupt
+        interrupted = e
+    finally:
+        os.close(rfd)
+        _kill_and_reap_group(pid)
+    if isinstance(interrupted, KeyboardInterrupt):
+        raise interrupted
+    if interrupted is not None:
+        return [_crash_report(item, f"{interrupted} (test process group {pid} killed)")]
+    return _decode(item, raw, status)
+
+
+def _decode(item, raw, status):
+    if not raw:
+        return [_crash_report(item, f"test process {_describe(status)} without a result")]
+    data = pickle.loads(raw)
+    if isinstance(data, dict):
+        return [_crash_report(item, f"harness error in the test process: {data['harness_error']}")]
+    hook = item.config.hook
+    return [hook.pytest_report_from_serializable(config=item.config, data=d) for d in data]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item, nextitem):
+    if item.get_closest_marker("no_fork"):
+        return None
+    ihook = item.ihook
+    ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+    for report in run_forked(item):
+        ihook.pytest_runtest_logreport(report=report)
+    ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+    return True

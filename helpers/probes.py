@@ -1,0 +1,261 @@
+"""One probe per kernel feature (catalog section 4).
+
+A probe answers True (present) or False (absent) only on the exact answer an
+older kernel gives; any other outcome raises ProbeUnknown, because on 7.x an
+EINVAL also has real meanings and must not be read as "not supported".
+Probes that change namespaces run in a forked child (helpers.proc.in_child).
+"""
+import errno
+import os
+import signal
+
+from helpers import uapi
+from helpers import sys as ksys
+from helpers.mounts import mnt_id_req, statmount
+from helpers.proc import in_child
+from helpers.sys import SyscallError, ffi
+
+PROBES = {}
+
+
+class ProbeUnknown(Exception):
+    """The probe got an answer that neither proves nor disproves the feature."""
+
+
+def probe(name, doc):
+    def register(fn):
+        fn.doc = doc
+        PROBES[name] = fn
+        return fn
+    return register
+
+
+def _errno_of(fn, *args):
+    try:
+        fn(*args)
+        return 0
+    except SyscallError as e:
+        return e.errno
+
+
+def _decide(err, present, absent, what):
+    if err in present:
+        return True
+    if err in absent:
+        return False
+    raise ProbeUnknown(f"{what}: unexpected {errno.errorcode.get(err, err) if err else 'success'}")
+
+
+def _privileged():
+    """Run a probe body with CAP_SYS_ADMIN over a mount namespace: as root in
+    a private copy of ours, otherwise in a fresh user+mount namespace."""
+    from helpers.ns import new_mntns, setup_userns
+    if os.geteuid() == 0:
+        new_mntns()
+    else:
+        setup_userns()
+
+
+@probe("userns", "user namespaces can be created by this user")
+def userns():
+    def body():
+        try:
+            ksys.unshare(uapi.CLONE_NEWUSER)
+            return True
+        except SyscallError as e:
+            if e.errno in (errno.EPERM, errno.EINVAL, errno.ENOSPC, errno.EUSERS):
+                return False
+            raise
+    return in_child(body)
+
+
+@probe("statmount", "statmount(2) (6.8)")
+def statmount_():
+    req = mnt_id_req(0)
+    return _decide(_errno_of(ksys.syscall, "statmount", req, None, 0, 0),
+                   {errno.EINVAL}, {errno.ENOSYS}, "statmount(mnt_id=0)")
+
+
+@probe("listmount", "listmount(2) (6.8)")
+def listmount_():
+    req = mnt_id_req(0)
+    return _decide(_errno_of(ksys.syscall, "listmount", req, None, 0, 0),
+                   {errno.EINVAL}, {errno.ENOSYS}, "listmount(mnt_id=0)")
+
+
+@probe("listmount_reverse", "LISTMOUNT_REVERSE")
+def listmount_reverse():
+    req = mnt_id_req(uapi.LSMT_ROOT)
+    ids = ffi.new("uint64_t[1]")
+    return _decide(_errno_of(ksys.syscall, "listmount", req, ids, 1, uapi.LISTMOUNT_REVERSE),
+                   {0}, {errno.EINVAL, errno.ENOSYS}, "listmount(LISTMOUNT_REVERSE)")
+
+
+@probe("mnt_id_req_ns_id", "mnt_id_req VER1: statmount/listmount of a namespace by id")
+def mnt_id_req_ns_id():
+    from helpers.ns import own_mntns_id
+    req = mnt_id_req(uapi.LSMT_ROOT, mnt_ns_id=own_mntns_id())
+    ids = ffi.new("uint64_t[1]")
+    return _decide(_errno_of(ksys.syscall, "listmount", req, ids, 1, 0),
+                   {0}, {errno.E2BIG, errno.ENOSYS}, "listmount(size=32, mnt_ns_id)")
+
+
+@probe("statmount_by_fd", "STATMOUNT_BY_FD")
+def statmount_by_fd():
+    fd = os.open("/", os.O_PATH | os.O_CLOEXEC)
+    try:
+        req = mnt_id_req(mnt_fd=fd)
+        buf = ffi.new("char[]", 4096)
+        return _decide(_errno_of(ksys.syscall, "statmount", req, buf, 4096, uapi.STATMOUNT_BY_FD),
+                       {0}, {errno.EINVAL, errno.ENOSYS}, "statmount(STATMOUNT_BY_FD)")
+    finally:
+        os.close(fd)
+
+
+@probe("statmount_supported_mask", "STATMOUNT_SUPPORTED_MASK")
+def statmount_supported_mask():
+    sm = statmount(ksys.mnt_id_unique("/"), uapi.STATMOUNT_SUPPORTED_MASK)
+    return bool(sm.mask & uapi.STATMOUNT_SUPPORTED_MASK)
+
+
+@probe("ns_get_mntns_id", "NS_GET_MNTNS_ID ioctl")
+def ns_get_mntns_id():
+    fd = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        value = ffi.new("uint64_t *")
+        return _decide(_errno_of(ksys.ioctl, fd, uapi.NS_GET_MNTNS_ID, value),
+                       {0}, {errno.ENOTTY}, "ioctl(NS_GET_MNTNS_ID)")
+    finally:
+        os.close(fd)
+
+
+@probe("ns_mnt_get_info", "NS_MNT_GET_INFO/NEXT/PREV ioctls")
+def ns_mnt_get_info():
+    fd = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        info = ffi.new("struct mnt_ns_info *", {"size": uapi.MNT_NS_INFO_SIZE_VER0})
+        return _decide(_errno_of(ksys.ioctl, fd, uapi.NS_MNT_GET_INFO, info),
+                       {0}, {errno.ENOTTY}, "ioctl(NS_MNT_GET_INFO)")
+    finally:
+        os.close(fd)
+
+
+@probe("open_tree", "open_tree(2) and the new mount API (5.2)")
+def open_tree():
+    return _decide(_errno_of(ksys.open_tree, -1, None, 0),
+                   {errno.EFAULT, errno.EBADF}, {errno.ENOSYS}, "open_tree(-1, NULL, 0)")
+
+
+@probe("open_tree_attr", "open_tree_attr(2) (6.15)")
+def open_tree_attr():
+    def body():
+        try:
+            os.close(ksys.open_tree_attr(uapi.AT_FDCWD, "/", uapi.OPEN_TREE_CLOEXEC, None, 0))
+            return True
+        except SyscallError as e:
+            return _decide(e.errno, set(), {errno.ENOSYS}, "open_tree_attr('/')")
+    return body()
+
+
+@probe("open_tree_namespace", "open_tree(OPEN_TREE_NAMESPACE) (7.0)")
+def open_tree_namespace():
+    # Flags are checked first (EINVAL on old kernels), then CAP_SYS_ADMIN in
+    # the caller's own user namespace (EPERM), then the NULL path (EFAULT).
+    err = _errno_of(ksys.open_tree, -1, None, uapi.OPEN_TREE_NAMESPACE)
+    return _decide(err, {errno.EFAULT, errno.EPERM}, {errno.EINVAL, errno.ENOSYS},
+                   "open_tree(-1, NULL, OPEN_TREE_NAMESPACE)")
+
+
+@probe("fsmount_namespace", "fsmount(FSMOUNT_NAMESPACE) (7.1)")
+def fsmount_namespace():
+    # Old kernels reject the flag (EINVAL) before looking at the fd (EBADF).
+    err = _errno_of(ksys.fsmount, -1, uapi.FSMOUNT_NAMESPACE, 0)
+    return _decide(err, {errno.EBADF, errno.EPERM}, {errno.EINVAL, errno.ENOSYS},
+                   "fsmount(-1, FSMOUNT_NAMESPACE)")
+
+
+@probe("unshare_empty_mntns", "unshare(UNSHARE_EMPTY_MNTNS) (7.1)")
+def unshare_empty_mntns():
+    # Old kernels check flags before privilege, so EPERM proves support.
+    def body():
+        return _errno_of(ksys.unshare, uapi.UNSHARE_EMPTY_MNTNS)
+    return _decide(in_child(body), {0, errno.EPERM}, {errno.EINVAL}, "unshare(UNSHARE_EMPTY_MNTNS)")
+
+
+@probe("clone_empty_mntns", "clone3(CLONE_EMPTY_MNTNS) (7.1)")
+def clone_empty_mntns():
+    from helpers.proc import clone3
+
+    def body():
+        try:
+            clone3(lambda: 0, uapi.CLONE_EMPTY_MNTNS, signal.SIGCHLD)
+            return 0
+        except SyscallError as e:
+            return e.errno
+    return _decide(in_child(body), {0, errno.EPERM}, {errno.EINVAL, errno.ENOSYS},
+                   "clone3(CLONE_EMPTY_MNTNS)")
+
+
+@probe("nullfs_root", "nullfs beneath the namespace root (7.0)")
+def nullfs_root():
+    def body():
+        _privileged()
+        mnt = ksys.mnt_id_unique("/")
+        while True:
+            sm = statmount(mnt, uapi.STATMOUNT_MNT_BASIC | uapi.STATMOUNT_FS_TYPE)
+            if sm.mnt_parent_id == sm.mnt_id:
+                return sm.fs_type
+            mnt = sm.mnt_parent_id
+    bottom = in_child(body)
+    return _decide({"nullfs": 1, "rootfs": 2}.get(bottom, -1), {1}, {2},
+                   f"bottom of the mount stack is {bottom!r}")
+
+
+@probe("move_mount_beneath", "MOVE_MOUNT_BENEATH (6.5)")
+def move_mount_beneath():
+    return _moved_flag_probe(uapi.MOVE_MOUNT_BENEATH)
+
+
+@probe("move_mount_set_group", "MOVE_MOUNT_SET_GROUP (5.15)")
+def move_mount_set_group():
+    return _moved_flag_probe(uapi.MOVE_MOUNT_SET_GROUP)
+
+
+def _moved_flag_probe(flag):
+    # A known flag gets as far as the path lookup (ENOENT); an unknown one is EINVAL.
+    def body():
+        _privileged()
+        return _errno_of(ksys.move_mount, uapi.AT_FDCWD, "/nonexistent.probe1",
+                         uapi.AT_FDCWD, "/nonexistent.probe2", flag)
+    return _decide(in_child(body), {errno.ENOENT}, {errno.EINVAL, errno.ENOSYS},
+                   f"move_mount(flags={flag:#x})")
+
+
+@probe("mount_notify", "fanotify mount notifications (6.14)")
+def mount_notify():
+    def body():
+        _privileged()
+        try:
+            os.close(ksys.syscall("fanotify_init", uapi.FAN_REPORT_MNT | uapi.FAN_NONBLOCK, 0))
+            return 0
+        except SyscallError as e:
+            return e.errno
+    return _decide(in_child(body), {0}, {errno.EINVAL, errno.ENOSYS}, "fanotify_init(FAN_REPORT_MNT)")
+
+
+@probe("listns", "listns(2)")
+def listns():
+    # A NULL request is EFAULT (or EINVAL) where the syscall exists.
+    err = _errno_of(ksys.syscall, "listns", None, None, 0, 0)
+    return _decide(err, {errno.EFAULT, errno.EINVAL, 0}, {errno.ENOSYS}, "listns(NULL)")
+
+
+def run_all():
+    """{name: True | False | 'unknown: <why>'} for every probe."""
+    results = {}
+    for name, fn in PROBES.items():
+        try:
+            results[name] = bool(fn())
+        except (ProbeUnknown, OSError, AssertionError) as e:
+            results[name] = f"unknown: {e}"
+    return results
