@@ -7,4 +7,5 @@ pytest_plugins = [
     "harness.upstream",
     "harness.defects",
     "harness.ktap",
+    "vm.plugin",
 ]

@@ -1,0 +1,95 @@
+"""What happens in a test's forked process comes back to pytest exactly."""
+import pytest
+
+pytest_plugins = ["pytester"]
+
+INNER = """
+import os, signal, time, pytest
+from helpers import sys as k
+
+def test_assertion():
+    value = 3
+    assert value == 4, "value must be four"
+
+def test_skip():
+    pytest.skip("the exact reason")
+
+def test_signal():
+    os.kill(os.getpid(), signal.SIGSEGV)
+
+def test_exit():
+    os._exit(7)
+
+def test_namespace_change_stays_in_child():
+    k.unshare(0x20000)
+    k.mount("tmpfs", "/mnt", "tmpfs")
+
+def test_after_namespace_change():
+    with open("/proc/self/mountinfo") as f:
+        assert " /mnt " not in f.read()
+
+@pytest.mark.timeout(2)
+def test_hang_with_grandchild():
+    if os.fork() == 0:
+        open("grandchild.pid", "w").write(str(os.getpid()))
+        time.sleep(600)
+    time.sleep(600)
+"""
+
+
+@pytest.fixture
+def inner(pytester):
+    pytester.makepyfile(test_inner=INNER)
+    root = str(pytester.path)
+    import pathlib
+    repo = pathlib.Path(__file__).resolve().parent.parent
+    pytester.makeconftest(f"import sys; sys.path.insert(0, {str(repo)!r})\n"
+                          "pytest_plugins = ['harness.isolation', 'harness.features']\n")
+    return pytester, root
+
+
+def run(inner, *args):
+    pytester, _ = inner
+    return pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rA", *args)
+
+
+def test_assertion_failure_keeps_message_and_introspection(inner):
+    out = run(inner, "-k", "assertion").stdout.str()
+    assert "value must be four" in out and "assert 3 == 4" in out
+
+
+def test_skip_keeps_its_reason(inner):
+    assert "the exact reason" in run(inner, "-k", "test_skip").stdout.str()
+
+
+def test_crash_by_signal_is_an_error(inner):
+    result = run(inner, "-k", "test_signal")
+    result.assert_outcomes(failed=1)
+    assert "killed by signal SIGSEGV" in result.stdout.str()
+
+
+def test_exit_without_result_is_an_error(inner):
+    result = run(inner, "-k", "test_exit")
+    result.assert_outcomes(failed=1)
+    assert "exited with status 7" in result.stdout.str()
+
+
+def test_namespace_changes_do_not_leak_to_next_test(inner):
+    if __import__("os").geteuid() != 0:
+        pytest.skip("needs root: unshare(CLONE_NEWNS) and mount")
+    run(inner, "-k", "namespace_change or after_namespace", "-p", "no:randomly").assert_outcomes(passed=2)
+
+
+def test_timeout_kills_the_whole_process_group(inner):
+    import os
+    pytester, root = inner
+    result = run(inner, "-k", "test_hang_with_grandchild")
+    result.assert_outcomes(failed=1)
+    assert "Timeout" in result.stdout.str() and "process group" in result.stdout.str()
+    grandchild = int((pytester.path / "grandchild.pid").read_text())
+    assert not os.path.exists(f"/proc/{grandchild}"), "grandchild survived the timeout"
+
+
+def test_runs_under_xdist(inner):
+    result = run(inner, "-n", "2", "-k", "assertion or skip")
+    result.assert_outcomes(failed=1, skipped=1)

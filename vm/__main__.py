@@ -1,0 +1,18 @@
+"""python -m vm list [--mirror URL]      -- what kernels exist
+   python -m vm run PYTEST-ARGS...       -- same as pytest -p vm.plugin PYTEST-ARGS"""
+import sys
+
+
+def main(argv):
+    if argv[:1] == ["list"]:
+        from .runner import list_kernels
+        mirror = argv[argv.index("--mirror") + 1] if "--mirror" in argv else None
+        return list_kernels(mirror)
+    if argv[:1] == ["run"]:
+        import pytest
+        return pytest.main(["-p", "vm.plugin", *argv[1:]])
+    print(__doc__)
+    return 2
+
+
+sys.exit(main(sys.argv[1:]))
