@@ -101,8 +101,8 @@ class VM:
         args = [self.python, "-m", "pytest", "-p", "no:cacheprovider", *self.pytest_args,
                 # xunit1 keeps the file= attribute, so node ids can be rebuilt.
                 "-o", "junit_family=xunit1", f"--junitxml={r}/junit.xml"]
-        if self.opts.ktap:
-            args.append(f"--ktap={r}/ktap.txt")
+        if self.opts.ktap:  # the suite's harness plugins are loaded
+            args += [f"--ktap={r}/ktap.txt", f"--features-json={r}/features.json"]
         env = {"MNTNS_VM": "1", "MNTNS_BOOT_RECORD": f"{r}/boot.json", "HOME": "/tmp",
                "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8"}
         if os.environ.get("PYTEST_ADDOPTS"):
@@ -127,7 +127,7 @@ class VM:
 
     def _clean_results(self):
         for name in ("boot.json", "exit_status", "exit_status.tmp", "junit.xml", "ktap.txt",
-                     "console.log", "pytest.log", "qemu.log", "error.txt", "guest.sh"):
+                     "console.log", "pytest.log", "qemu.log", "error.txt", "guest.sh", "features.json"):
             (self.results / name).unlink(missing_ok=True)
 
     def _boot(self, accel: str) -> VMResult:

@@ -117,7 +117,31 @@ def text(summary: dict) -> str:
     return "\n".join(out)
 
 
+def feature_matrix(results_dir: Path, rels) -> dict[str, dict]:
+    """{release: {feature: true|false|"unknown: ..."}} from each guest's
+    features.json (the suite's probe results on that kernel)."""
+    out = {}
+    for rel in rels:
+        path = results_dir / rel / "features.json"
+        if path.exists():
+            out[rel] = json.loads(path.read_text())["features"]
+    return out
+
+
+def features_markdown(matrix: dict[str, dict]) -> list[str]:
+    if not matrix:
+        return []
+    rels = list(matrix)
+    names = sorted({f for feats in matrix.values() for f in feats})
+    show = lambda v: {True: "yes", False: "no"}.get(v, str(v))
+    return ["", "## Features (probe results)", ""] + _table(
+        ["feature", *rels], [[f, *(show(matrix[r].get(f, "-")) for r in rels)] for f in names])
+
+
 def write(summary: dict, results_dir: Path, reasons: dict[str, str] | None = None) -> None:
     results_dir.mkdir(parents=True, exist_ok=True)
     (results_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    (results_dir / "summary.md").write_text(markdown(summary, reasons))
+    matrix = feature_matrix(results_dir, summary["kernels"])
+    (results_dir / "features.json").write_text(json.dumps(matrix, indent=2) + "\n")
+    md = markdown(summary, reasons).rstrip("\n").split("\n") + features_markdown(matrix)
+    (results_dir / "summary.md").write_text("\n".join(md) + "\n")
