@@ -59,6 +59,13 @@ def features(config):
     return config.stash[_KEY]
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session):
+    # Probe once per process (controller and each xdist worker) before any
+    # test forks: a probe result cached in a forked test dies with it.
+    features(session.config)
+
+
 def pytest_configure(config):
     path = config.getoption("--features-json", None)
     if path and not hasattr(config, "workerinput"):

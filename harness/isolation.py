@@ -4,6 +4,10 @@ The child runs the item's whole protocol (fixture setup, call, teardown), so a
 test or fixture may unshare, setns, chroot, pivot_root or change ids freely;
 the pytest process never changes namespace. As root the child first enters a
 private copy of the mount namespace, so nothing a test mounts reaches the host.
+The child is pinned to one CPU: kernels number namespaces from per-CPU batches
+(suites/mount_cycle/test_mntns_id_order.py pins that down), and rules that
+compare namespace ids ("newer than mine") must not give a verdict that
+depends on where the scheduler put a process.
 
 Reports come back through pytest's own serialization hooks (the ones xdist
 uses, pickled over a pipe), so failures keep their assertion introspection and traceback, skips
@@ -15,9 +19,12 @@ fires in the parent it leaves the child running. Here the alarm (timeout_method
 = signal) interrupts the parent's wait, and the child's whole group is killed.
 """
 import ctypes
+import linecache
 import os
+import pathlib
 import pickle
 import signal
+import sys
 
 import pytest
 from _pytest.runner import runtestprotocol
@@ -28,6 +35,7 @@ from helpers.sys import unshare
 
 
 PR_SET_CHILD_SUBREAPER = 36
+item_root = pathlib.Path(__file__).resolve().parent.parent
 
 
 def pytest_configure(config):
@@ -39,9 +47,32 @@ def _prctl(option, value):
     ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
 
 
+def _pin_sources():
+    """Keep tracebacks readable after a test chroots or pivots away from the
+    source tree: load the project's source lines now, as entries linecache
+    never re-stats (mtime None)."""
+    root = str(item_root)
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__file__", None) or ""
+        if path.startswith(root) and path.endswith(".py") and path not in linecache.cache:
+            try:
+                with open(path) as f:
+                    lines = f.readlines()
+            except OSError:
+                continue
+            linecache.cache[path] = (len("".join(lines)), None, lines, path)
+
+
+def _pin_cpu():
+    allowed = sorted(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {allowed[os.getpid() % len(allowed)]})
+
+
 def _child(item, wfd):
     os.setpgid(0, 0)
     try:
+        _pin_cpu()
+        _pin_sources()
         if os.geteuid() == 0 and not item.get_closest_marker("host_mntns"):
             unshare(uapi.CLONE_NEWNS)
             make_rprivate("/")

@@ -160,17 +160,24 @@ def open_tree_attr():
 @probe("open_tree_namespace", "open_tree(OPEN_TREE_NAMESPACE) (7.0)")
 def open_tree_namespace():
     # Flags are checked first (EINVAL on old kernels), then CAP_SYS_ADMIN in
-    # the caller's own user namespace (EPERM), then the NULL path (EFAULT).
-    err = _errno_of(ksys.open_tree, -1, None, uapi.OPEN_TREE_NAMESPACE)
-    return _decide(err, {errno.EFAULT, errno.EPERM}, {errno.EINVAL, errno.ENOSYS},
+    # the caller's own user namespace, then the NULL path (EFAULT). Run where
+    # the caller may mount, so no permission check can answer first.
+    def body():
+        _privileged()
+        return _errno_of(ksys.open_tree, -1, None, uapi.OPEN_TREE_NAMESPACE)
+    return _decide(in_child(body), {errno.EFAULT}, {errno.EINVAL, errno.ENOSYS},
                    "open_tree(-1, NULL, OPEN_TREE_NAMESPACE)")
 
 
 @probe("fsmount_namespace", "fsmount(FSMOUNT_NAMESPACE) (7.1)")
 def fsmount_namespace():
-    # Old kernels reject the flag (EINVAL) before looking at the fd (EBADF).
-    err = _errno_of(ksys.fsmount, -1, uapi.FSMOUNT_NAMESPACE, 0)
-    return _decide(err, {errno.EBADF, errno.EPERM}, {errno.EINVAL, errno.ENOSYS},
+    # Old kernels reject the flag (EINVAL) before looking at the fd (EBADF),
+    # but only after may_mount(): an unprivileged caller would get EPERM from
+    # 6.18 too, so the probe runs where the caller may mount.
+    def body():
+        _privileged()
+        return _errno_of(ksys.fsmount, -1, uapi.FSMOUNT_NAMESPACE, 0)
+    return _decide(in_child(body), {errno.EBADF}, {errno.EINVAL, errno.ENOSYS},
                    "fsmount(-1, FSMOUNT_NAMESPACE)")
 
 

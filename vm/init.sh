@@ -79,7 +79,8 @@ if [ ! -x /sbin/modprobe ] && [ ! -x /usr/sbin/modprobe ]; then
     echo /run/mntns/bin/modprobe > /proc/sys/kernel/modprobe
 fi
 
-if [ "$PIVOT_RC" = 0 ]; then NULLFS=true; else NULLFS=false; fi
+# The nullfs boot sequence worked only if all three steps did.
+if [ "$CHDIR_RC$PIVOT_RC$UMOUNT_RC" = 000 ]; then NULLFS=true; else NULLFS=false; fi
 {
     printf '{"nullfs_pivot_root": %s, "steps": {' $NULLFS
     printf '"chdir": %s, ' "$(jstep "$CHDIR_RC" "$CHDIR_ERR")"
@@ -91,6 +92,19 @@ say "switched root via $METHOD (pivot_root rc=$PIVOT_RC)"
 
 # init= on the command line names the "real init" like any initramfs would.
 [ -n "$USER_INIT" ] && exec "$USER_INIT"
+
+# What `kmod static-nodes` does on a normal boot: device nodes for modules
+# that register one (loop-control, fuse, ...), so the first open of the node
+# loads the module, as tests expect of a real system.
+DEVNAME=/lib/modules/$($B uname -r)/modules.devname
+if [ -r "$DEVNAME" ]; then
+    $B grep -v '^#' "$DEVNAME" | while read -r _mod node dev; do
+        [ -e "/dev/$node" ] && continue
+        $B mkdir -p "/dev/$($B dirname "$node")"
+        majmin=${dev#?}
+        $B mknod "/dev/$node" "${dev%"$majmin"}" "${majmin%:*}" "${majmin#*:}"
+    done
+fi
 
 say "running tests"
 $B sh "$R/guest.sh" > "$R/pytest.log" 2>&1

@@ -143,15 +143,25 @@ def install_tree_modules(tree: Path, rel: str) -> Path | None:
 
 
 def depmod(root: Path, rel: str) -> None:
-    """Debian's image packages ship no modules.dep (postinst makes it);
-    busybox depmod does it here, no host kmod needed."""
-    subprocess.run(["busybox", "depmod", "-b", str(root), rel], check=True)
+    """Debian's packages ship no modules.dep (postinst makes it). kmod's
+    depmod also writes modules.devname, from which the guest creates the
+    static device nodes (/dev/loop-control, /dev/fuse...) that autoload their
+    module; busybox depmod cannot, so it is only the fallback."""
+    tool = shutil.which("depmod") or next(
+        (p for p in ("/usr/sbin/depmod", "/sbin/depmod") if Path(p).exists()), None)
+    if tool:
+        subprocess.run([tool, "-b", str(root), rel], check=True)
+    else:
+        print("warning: no kmod depmod (apt-get install kmod): guests get no static device nodes")
+        subprocess.run(["busybox", "depmod", "-b", str(root), rel], check=True)
 
 
 def extracted(release: str) -> Kernel | None:
     root = kernels_dir() / release
     if (root / ".complete").exists():
         mods = root / "lib/modules" / release
+        if mods.is_dir() and not (mods / "modules.devname").exists():
+            depmod(root, release)  # cached by an older runner, before kmod's depmod
         # Older packages ship boot/vmlinuz-<rel>, newer lib/modules/<rel>/vmlinuz.
         image = root / f"boot/vmlinuz-{release}"
         if not image.exists():

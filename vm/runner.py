@@ -49,14 +49,19 @@ def mem_available_mb() -> int:
     return 4096
 
 
+MIN_VCPUS = 2
+
+
 def parallelism(n_kernels: int, jobs: int | None, memory_mb: int) -> tuple[int, int]:
     """(VMs at once, vCPUs each): one core per VM at least, RAM permitting;
-    spare cores go to the guests (TCG runs one host thread per vCPU)."""
+    spare cores go to the guests (TCG runs one host thread per vCPU). Every
+    guest gets at least MIN_VCPUS, even if that oversubscribes the host: some
+    kernel behaviour (per-CPU id batches, cross-CPU races) only shows on SMP."""
     cpus = os.cpu_count() or 1
     if not jobs:
         jobs = min(cpus, mem_available_mb() // (memory_mb + GUEST_OVERHEAD_MB), n_kernels)
     jobs = max(1, min(jobs, n_kernels))
-    return jobs, max(1, min(4, cpus // jobs))
+    return jobs, max(MIN_VCPUS, min(4, cpus // jobs))
 
 
 class _Apt:

@@ -1,0 +1,60 @@
+"""Did the kernel WARN (or BUG, or oops) during a block of a test?
+
+The TAINT_WARN bit is sticky: once any earlier WARN set it, it proves nothing.
+So the watcher reads the kernel log records written during the block from
+/dev/kmsg, opened (and positioned at the end) before the block starts, which
+also works after the block enters a user namespace. Only where /dev/kmsg
+cannot be read does it fall back to the taint bit, and only while that bit is
+still clear; otherwise the check cannot be made and the test SKIPs saying so.
+"""
+import errno
+import os
+from contextlib import contextmanager
+
+import pytest
+
+TAINT_WARN = 1 << 9
+MARKERS = ("WARNING:", "------------[ cut here ]", "BUG:", "Oops:", "general protection fault")
+
+
+def tainted():
+    with open("/proc/sys/kernel/tainted") as f:
+        return int(f.read())
+
+
+def _records(fd):
+    out = []
+    while True:
+        try:
+            out.append(os.read(fd, 8192).decode(errors="replace"))
+        except OSError as e:
+            if e.errno == errno.EAGAIN:
+                return out
+            if e.errno == errno.EPIPE:  # records overwritten while we read: keep going
+                continue
+            raise
+
+
+@contextmanager
+def no_new_warnings():
+    try:
+        fd = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        fd = None
+    taint_before = tainted() & TAINT_WARN
+    if fd is not None:
+        os.lseek(fd, 0, os.SEEK_END)
+    try:
+        yield
+    finally:
+        if fd is not None:
+            lines = _records(fd)
+            os.close(fd)
+    if fd is not None:
+        bad = [line.split(";", 1)[-1].strip() for line in lines if any(m in line for m in MARKERS)]
+        assert not bad, "the kernel logged during the test:\n" + "\n".join(bad)
+    elif taint_before:
+        pytest.skip("cannot observe new kernel WARNs: /dev/kmsg is unreadable for this user "
+                    "and TAINT_WARN was already set")
+    else:
+        assert not tainted() & TAINT_WARN, "TAINT_WARN newly set: the kernel WARNed"

@@ -1,0 +1,98 @@
+"""Twins of tools/testing/selftests/filesystems/umount_propagation/shrink_submounts_test.c
+(catalog 3.11): shrinking expirable submounts (the tracefs automount under
+debugfs and binds of it) during umount must not pull out a busy mount that
+propagation or a move brought into reach, and must take the parent along
+when it may.
+
+Difference from upstream: the base directory is made under a tmpfs mounted
+over /tmp in the test's own namespace (the host's /tmp is untouched)."""
+import errno
+import os
+import tempfile
+
+import pytest
+
+from helpers import sys as k
+from helpers import uapi
+from helpers.errors import raises_errno
+from helpers.mounts import make_rprivate, tmpfs
+from umount_propagation_debugfs import fs_type, mount_debugfs, require_tracefs_automount
+
+FILE = "filesystems/umount_propagation/shrink_submounts_test.c"
+
+
+def bind(src, dst):
+    os.makedirs(dst, exist_ok=True)
+    k.mount(src, dst, None, uapi.MS_BIND)
+
+
+def propagation(path, flag):
+    k.mount(None, path, None, flag)
+
+
+@pytest.fixture
+def automount():
+    """FIXTURE_SETUP(shrink_submounts): private tmpfs base, debugfs on
+    base/dbg, the tracefs automount triggered; returns (base, automount)."""
+    k.unshare(uapi.CLONE_NEWNS)
+    make_rprivate("/")
+    tmpfs("/tmp")
+    base = tempfile.mkdtemp(prefix="shrink_submounts.", dir="/tmp")
+    tmpfs(base)
+    propagation(base, uapi.MS_PRIVATE)
+    os.mkdir(f"{base}/dbg")
+    mount_debugfs(f"{base}/dbg")
+    require_tracefs_automount(f"{base}/dbg")
+    yield base, f"{base}/dbg/tracing"
+    os.chdir("/")
+    k.umount2(base, uapi.MNT_DETACH)
+    os.rmdir(base)
+
+
+@pytest.mark.root
+@pytest.mark.upstream(FILE, "shrink_submounts.busy_mount_moved_into_reach")
+def test_busy_mount_moved_into_reach(automount):
+    """umount2(p1, 0) is EBUSY when shrinking would pull out R, a busy tmpfs
+    (our cwd) that a move brought under p1; R stays mounted and cwd intact.
+
+    Upstream's optional fanotify watch (EXPECT only) is left out."""
+    base, auto = automount
+    p, p1, p2 = f"{base}/p", f"{base}/p1", f"{base}/p2"
+    bind(auto, p)
+    propagation(p, uapi.MS_SHARED)
+    bind(p, p1)
+    propagation(p1, uapi.MS_SLAVE)
+    propagation(p1, uapi.MS_SHARED)
+    bind(p1, p2)
+    bind(auto, f"{p}/options")
+    propagation(f"{p2}/options", uapi.MS_PRIVATE)
+    r = f"{p2}/options"
+    tmpfs(r)
+    os.chdir(r)
+    k.mount(p, f"{p1}/instances", None, uapi.MS_MOVE)
+    assert fs_type(".") == "tmpfs"
+    with raises_errno(errno.EBUSY):
+        k.umount2(p1, 0)
+    assert fs_type(".") == "tmpfs"
+    assert os.getcwd() == r
+
+
+@pytest.mark.root
+@pytest.mark.upstream(FILE, "shrink_submounts.parent_goes_with_child")
+def test_parent_goes_with_child(automount):
+    """umount2(v, 0) succeeds when everything below v is shrinkable, even
+    after T was moved under its own slave Q: v is really gone afterwards."""
+    base, auto = automount
+    v = f"{base}/v"
+    os.mkdir(v)
+    tmpfs(v)
+    propagation(v, uapi.MS_PRIVATE)
+    before = os.stat(v).st_dev
+    bind(auto, f"{v}/t")
+    propagation(f"{v}/t", uapi.MS_SHARED)
+    bind(auto, f"{v}/t/options")
+    bind(f"{v}/t", f"{v}/q")
+    propagation(f"{v}/q", uapi.MS_SLAVE)
+    k.mount(f"{v}/t", f"{v}/q/options", None, uapi.MS_MOVE)
+    k.umount2(v, 0)
+    assert os.stat(v).st_dev != before
