@@ -11,6 +11,8 @@ the FAILs.
     kernels = ["6.18"]                    # series "6.18" or point release "6.18.44"
     reason = "..."
     evidence = "..."
+    run = false        # optional: the case crashes or wedges the kernel (oops,
+                       # deadlock): report it as an expected failure, NOTRUN
 """
 import tomllib
 
@@ -42,7 +44,7 @@ def pytest_collection_modifyitems(config, items):
     if not path:
         return
     for defect in load(path):
-        marker = pytest.mark.xfail(strict=True, reason=f"known defect on {kernel.release()}: "
+        marker = pytest.mark.xfail(strict=True, run=defect.get("run", True), reason=f"known defect on {kernel.release()}: "
                                    f"{defect['reason']} (evidence: {defect['evidence']})")
         for item in items:
             if item.nodeid == defect["test"] or item.nodeid.startswith(defect["test"] + "["):

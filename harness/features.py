@@ -33,6 +33,7 @@ FIRST_RELEASE = {
     "mount_notify": "6.18",
     "open_tree_attr": "6.18",
     "statmount_supported_mask": "6.18",
+    "detached_mount_trees": "6.18",
     "listns": "6.19",
     "nullfs_root": "7.0",
     "open_tree_namespace": "7.0",

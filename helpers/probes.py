@@ -238,6 +238,27 @@ def _moved_flag_probe(flag):
                    f"move_mount(flags={flag:#x})")
 
 
+@probe("detached_mount_trees", "open_tree() from, and mounting onto, detached mount trees (6.15)")
+def detached_mount_trees():
+    # Older kernels refuse both with EINVAL (the source or target is not in
+    # the caller's namespace). Fresh, valid detached tmpfs mounts leave EINVAL
+    # no other meaning here; the two answers must agree.
+    from helpers.mounts import detached_fs
+
+    def body():
+        _privileged()
+        target, source = detached_fs(), detached_fs()
+        os.mkdir("d", dir_fd=target)
+        cloned = _errno_of(ksys.open_tree, target, "d", uapi.OPEN_TREE_CLONE | uapi.OPEN_TREE_CLOEXEC)
+        moved = _errno_of(ksys.move_mount, source, "", target, "d", uapi.MOVE_MOUNT_F_EMPTY_PATH)
+        return cloned, moved
+    cloned, moved = in_child(body)
+    if cloned == moved:
+        return _decide(cloned, {0}, {errno.EINVAL}, "open_tree/move_mount on detached trees")
+    raise ProbeUnknown(f"open_tree from a detached tree: {errno.errorcode.get(cloned, cloned)}, "
+                       f"move_mount onto one: {errno.errorcode.get(moved, moved)}")
+
+
 @probe("mount_notify", "fanotify mount notifications (6.14)")
 def mount_notify():
     def body():

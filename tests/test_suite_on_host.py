@@ -6,8 +6,10 @@ fixed kernel is noticed (XPASS strict = FAIL).
 """
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
+import tempfile
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -17,13 +19,19 @@ NOBODY = 65534
 
 
 def run_suite(tmp_path, *prefix):
-    junit = tmp_path / "junit.xml"
-    tmp_path.chmod(0o777)
+    # A directory of its own under /tmp: tmp_path's parents are private to
+    # root, and the unprivileged run must be able to write its report.
+    out = pathlib.Path(tempfile.mkdtemp(dir="/tmp", prefix="mntns-suite."))
+    out.chmod(0o777)
+    junit = out / "junit.xml"
     cmd = [*prefix, sys.executable, "-m", "pytest", "suites", "-n", "auto", "-q",
            "--known-defects", "known-defects.toml", f"--junitxml={junit}"]
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=3000)
     print(proc.stdout[-6000:], proc.stderr[-3000:])
-    return proc, ET.parse(junit).getroot()
+    try:
+        return proc, ET.parse(junit).getroot()
+    finally:
+        shutil.rmtree(out)
 
 
 def skip_messages(root):

@@ -265,7 +265,6 @@ def _cover_where(kind, base):
     if kind == "plain":
         return base
     if kind == "userns":
-        setup_userns()
         return base
     nsfd = _new_ns(kind, base)
     k.setns(nsfd, uapi.CLONE_NEWNS)
@@ -282,7 +281,9 @@ def test_lazy_umount_keeps_held_tree_connected(base, where):
     held keeps C attached to P (observed on 7.3: P/covered still leads into C's
     tmpfs); covers only replace children unmounted from a held parent
     (mount_cover twins). Same in every kind of namespace."""
-    if where == "plain" and os.geteuid() != 0:
+    # The userns variant, and any unprivileged run, mount only inside a user
+    # namespace that owns its mount namespace.
+    if where == "userns" or (where == "plain" and os.geteuid() != 0):
         setup_userns()
     tmpfs(base)
     root = _cover_where(where, base)

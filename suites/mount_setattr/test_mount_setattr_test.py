@@ -353,6 +353,7 @@ SUBMOUNTS_OF_MNT = ("A", "A/AA", "A/AA/B", "A/AA/B/BB")
 
 
 @upstream("open_tree_detached")
+@pytest.mark.requires("detached_mount_trees")
 def test_open_tree_detached(tree):
     """A recursive clone of a detached tree can itself be cloned, and both
     attach with every submount intact."""
@@ -420,6 +421,7 @@ def test_open_tree_detached_fail3(tree):
 
 
 @upstream("open_tree_subfolder")
+@pytest.mark.requires("detached_mount_trees")
 def test_open_tree_subfolder(tree):
     """A subdirectory of an fsmount()ed filesystem can be cloned, attached and
     unmounted."""
@@ -441,6 +443,7 @@ def test_open_tree_subfolder(tree):
 
 
 @upstream("mount_detached_mount_on_detached_mount_then_close")
+@pytest.mark.requires("detached_mount_trees")
 def test_mount_detached_mount_on_detached_mount_then_close(tree):
     """A detached mount can be mounted on another detached mount, once: the
     second move is refused (EINVAL: no longer the root of its own tree)."""
@@ -457,6 +460,7 @@ def test_mount_detached_mount_on_detached_mount_then_close(tree):
 
 
 @upstream("mount_detached_mount_on_detached_mount_and_attach")
+@pytest.mark.requires("detached_mount_trees")
 def test_mount_detached_mount_on_detached_mount_and_attach(tree):
     """A detached mount stacked on a detached mount is attached with it."""
     base = clone_tree(-errno.EBADF, tree("/mnt"), SHALLOW_CLONE_FLAGS)
@@ -503,6 +507,7 @@ def test_attach_detached_mount_then_umount_then_close(tree):
 
 
 @upstream("mount_detached1_onto_detached2_then_close_detached1_then_mount_detached2_onto_attached")
+@pytest.mark.requires("detached_mount_trees")
 def test_mount_detached1_onto_detached2_then_close_detached1_then_mount_detached2_onto_attached(tree):
     """After t1 is mounted on t2, t1 is no longer an anonymous tree root
     (EINVAL to attach it); closing t1 keeps it mounted on t2, which attaches."""
