@@ -23,71 +23,12 @@ import pytest
 from helpers import uapi
 from helpers import sys as k
 
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def _check(ret, what):
-    if ret == -1:
-        err = ctypes.get_errno()
-        raise k.SyscallError(err, what)
-    return ret
-
-
-# --- libc calls the project helpers lack -------------------------------------
-class _Statfs(ctypes.Structure):
-    _fields_ = [("f_type", ctypes.c_long), ("f_bsize", ctypes.c_long),
-                ("f_blocks", ctypes.c_ulong), ("f_bfree", ctypes.c_ulong),
-                ("f_bavail", ctypes.c_ulong), ("f_files", ctypes.c_ulong),
-                ("f_ffree", ctypes.c_ulong), ("f_fsid", ctypes.c_int * 2),
-                ("f_namelen", ctypes.c_long), ("f_frsize", ctypes.c_long),
-                ("f_flags", ctypes.c_long), ("f_spare", ctypes.c_long * 4)]
-
-
-def fs_magic(fd):
-    """fstatfs(fd).f_type."""
-    buf = _Statfs()
-    _check(_libc.fstatfs(fd, ctypes.byref(buf)), f"fstatfs({fd})")
-    return buf.f_type & 0xFFFFFFFF
-
-
-def faccessat(dfd, path, mode, flags=0):
-    _check(_libc.faccessat(dfd, os.fsencode(path), mode, flags), f"faccessat({dfd}, {path!r})")
-
-
-def inotify_watch(path, mask):
-    fd = _check(_libc.inotify_init1(os.O_CLOEXEC), "inotify_init1")
-    try:
-        return _check(_libc.inotify_add_watch(fd, os.fsencode(path), ctypes.c_uint32(mask)),
-                      f"inotify_add_watch({path!r})")
-    finally:
-        os.close(fd)
-
-
 def fanotify_group():
     """upstream: fanotify_init(FAN_CLASS_NOTIF|FAN_CLOEXEC, O_RDONLY), -1 when refused."""
     try:
-        return k.syscall("fanotify_init", uapi.FAN_CLASS_NOTIF | uapi.FAN_CLOEXEC, os.O_RDONLY)
+        return k.fanotify_init(uapi.FAN_CLASS_NOTIF | uapi.FAN_CLOEXEC, os.O_RDONLY)
     except OSError:
         return -1
-
-
-def fanotify_mark_fd(group, flags, mask, fd):
-    return k.syscall("fanotify_mark", group, flags, mask, fd, None)
-
-
-def name_to_handle(dfd, path, flags=0):
-    """(handle cdata, mount id) from name_to_handle_at."""
-    size = k.ffi.sizeof("struct file_handle") + uapi.MAX_HANDLE_SZ
-    buf = k.ffi.new("char[]", size)
-    fh = k.ffi.cast("struct file_handle *", buf)
-    fh.handle_bytes = uapi.MAX_HANDLE_SZ
-    mnt = k.ffi.new("int *")
-    k.syscall("name_to_handle_at", dfd, path, fh, mnt, flags)
-    return (buf, fh), mnt[0]
-
-
-def open_by_handle(mount_fd, handle, flags):
-    return k.syscall("open_by_handle_at", mount_fd, handle[1], flags)
 
 
 def same_inode(a, b):
@@ -180,21 +121,13 @@ class Partner:
 
 
 # --- userfaultfd: a getdents64 stuck in a page fault (upstream readdir_hold.h) --
-UFFD_API = 0xAA
-UFFDIO_API = 0xC018AA3F
-UFFDIO_REGISTER = 0xC020AA00
-UFFDIO_ZEROPAGE = 0xC020AA04
-UFFDIO_REGISTER_MODE_MISSING = 1
-UFFD_USER_MODE_ONLY = 1
-
-
 class ReaddirHold:
     """readdir_hold_init(): the userfaultfd and one registered page, made before
     any user namespace is entered. check(fd) -> stalled (bool)."""
 
     def __init__(self):
         fd = None
-        for flags in (os.O_CLOEXEC | os.O_NONBLOCK, os.O_CLOEXEC | os.O_NONBLOCK | UFFD_USER_MODE_ONLY):
+        for flags in (os.O_CLOEXEC | os.O_NONBLOCK, os.O_CLOEXEC | os.O_NONBLOCK | uapi.UFFD_USER_MODE_ONLY):
             try:
                 fd = k.syscall("userfaultfd", flags)
                 break
@@ -203,14 +136,14 @@ class ReaddirHold:
         if fd is None:
             raise last
         self.uffd = fd
-        api = struct.pack("QQQ", UFFD_API, 0, 0)
+        api = struct.pack("QQQ", uapi.UFFD_API, 0, 0)
         buf = k.ffi.new("char[]", api)
-        k.ioctl(fd, UFFDIO_API, buf)
+        k.ioctl(fd, uapi.UFFDIO_API, buf)
         self.page = mmap.mmap(-1, mmap.PAGESIZE, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
         self.addr = ctypes.addressof(ctypes.c_char.from_buffer(self.page))
         reg = k.ffi.new("char[]", struct.pack("QQQQ", self.addr, mmap.PAGESIZE,
-                                             UFFDIO_REGISTER_MODE_MISSING, 0))
-        k.ioctl(fd, UFFDIO_REGISTER, reg)
+                                             uapi.UFFDIO_REGISTER_MODE_MISSING, 0))
+        k.ioctl(fd, uapi.UFFDIO_REGISTER, reg)
 
     def check(self, dfd, timeout=5.0):
         """Reader: getdents64(dfd) into the missing page (stalls in the fault).
@@ -242,7 +175,7 @@ class ReaddirHold:
         tf.join(timeout)
         stalled = tf.is_alive()
         zp = k.ffi.new("char[]", struct.pack("QQQq", self.addr, mmap.PAGESIZE, 0, 0))
-        k.ioctl(self.uffd, UFFDIO_ZEROPAGE, zp)
+        k.ioctl(self.uffd, uapi.UFFDIO_ZEROPAGE, zp)
         tr.join(5)
         tc.join(5)
         tf.join(5)
