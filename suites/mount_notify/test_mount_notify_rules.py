@@ -15,7 +15,7 @@ from helpers.errors import raises_errno
 from helpers.mounts import make_rprivate, tmpfs
 from helpers.ns import enter_userns, setup_userns
 from helpers.proc import in_child
-from mount_notify_events import ATTACH, DETACH, Group, init, mark
+from helpers.fanotify import ATTACH, DETACH, Group, init, mark
 
 
 def mount_admin():
