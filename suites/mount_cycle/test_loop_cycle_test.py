@@ -19,7 +19,8 @@ from helpers import sys as k
 from helpers.mounts import make_rprivate, tmpfs
 from helpers.ns import write_id_maps
 from suites.mount_cycle import pieces
-from suites.mount_cycle.cycle import Partner, wait_until
+from helpers.proc import Partner
+from suites.mount_cycle.cycle import wait_until
 
 FILE = "filesystems/mount_cycle/loop_cycle_test.c"
 pytestmark = [pytest.mark.root, pytest.mark.timeout(300)]

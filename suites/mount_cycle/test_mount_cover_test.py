@@ -20,7 +20,8 @@ from helpers.errors import raises_errno
 from helpers.mounts import tmpfs
 from helpers.ns import setup_userns
 from suites.mount_cycle import cycle
-from suites.mount_cycle.cycle import Partner, fd_path
+from helpers.proc import Partner
+from suites.mount_cycle.cycle import fd_path
 
 FILE = "filesystems/mount_cycle/mount_cover_test.c"
 pytestmark = [pytest.mark.userns, pytest.mark.requires("nullfs_root")]

@@ -13,7 +13,8 @@ from helpers.errors import raises_errno
 from helpers.mounts import detached_fs, make_rprivate, tmpfs
 from helpers.ns import enter_userns, setup_userns
 from helpers.proc import in_child, waiting_child
-from suites.mount_cycle.cycle import Partner, fd_path
+from helpers.proc import Partner
+from suites.mount_cycle.cycle import fd_path
 
 pytestmark = pytest.mark.userns
 OTN = uapi.OPEN_TREE_NAMESPACE | uapi.OPEN_TREE_CLOEXEC
