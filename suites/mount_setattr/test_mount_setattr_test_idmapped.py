@@ -29,7 +29,7 @@ from helpers.errors import raises_errno
 from helpers.ns import get_userns_fd
 from helpers.proc import in_child
 
-from mount_setattr_tree import is_mount_root, setattr_fd, setattr_path
+from suites.mount_setattr.mount_setattr_tree import is_mount_root, setattr_fd, setattr_path
 
 FILE = "mount_setattr/mount_setattr_test.c"
 pytestmark = [pytest.mark.root]

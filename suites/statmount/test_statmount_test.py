@@ -29,7 +29,7 @@ from helpers import uapi
 from helpers.errors import raises_errno
 from helpers.mounts import listmount, make_rprivate, mnt_id_req, statmount, statmount_raw, tmpfs
 from helpers.ns import write_id_maps
-from statmount_local import keep_sources_readable
+from suites.statmount.statmount_local import keep_sources_readable
 
 FILE = "filesystems/statmount/statmount_test.c"
 SM_SIZE = uapi.STATMOUNT_FIXED_SIZE
