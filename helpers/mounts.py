@@ -146,6 +146,12 @@ def mountinfo_text(pid="self"):
 
 
 # --- small building blocks the suites use over and over ----------------------
+def fs_registered(fstype):
+    """Is `fstype` in /proc/filesystems?"""
+    with open("/proc/filesystems") as f:
+        return any(line.split()[-1] == fstype for line in f if line.strip())
+
+
 def tmpfs(target, options=None, flags=0):
     syscall("mount", "tmpfs", target, "tmpfs", flags, options)
 

@@ -40,11 +40,14 @@ def enter_userns(mntns=False, become_root=True):
         os.setuid(0)
 
 
-def setup_userns():
+def setup_userns(rprivate=True):
     """upstream utils.c setup_userns(): user + mount namespace, rprivate '/'.
-    Every mount copied into the new mount namespace is MNT_LOCKED."""
+    Every mount copied into the new mount namespace is MNT_LOCKED.
+    rprivate=False leaves propagation as copied (upstream's local
+    enter_userns() of locked_mount_test.c; same as enter_userns(mntns=True))."""
     enter_userns(mntns=True)
-    make_rprivate("/")
+    if rprivate:
+        make_rprivate("/")
 
 
 def new_mntns(private=True):

@@ -155,3 +155,160 @@ def waiting_child(fn=None):
         os.close(done_w)
         os.close(ready_r)
         os.waitpid(pid, 0)
+
+
+@contextmanager
+def reporting_child(fn):
+    """waiting_child that also hands back fn()'s value: a forked child runs
+    fn(), sends back its return value (or re-raises its exception here), then
+    waits until the block ends. Yields (pid, value)."""
+    val_r, val_w = os.pipe()
+    done_r, done_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(val_r)
+            os.close(done_w)
+            try:
+                result = ("return", pickle.dumps(fn()))
+            except BaseException as e:  # noqa: BLE001 - goes back to the parent
+                result = _encode(e)
+            os.write(val_w, pickle.dumps(result))
+            os.close(val_w)
+            os.read(done_r, 1)
+        finally:
+            os._exit(0)
+    os.close(val_w)
+    os.close(done_r)
+    try:
+        chunks = []
+        while chunk := os.read(val_r, 65536):
+            chunks.append(chunk)
+        if not chunks:
+            raise ChildError(f"child {pid} died before reporting")
+        yield pid, _decode(pickle.loads(b"".join(chunks)))
+    finally:
+        os.close(done_w)
+        os.close(val_r)
+        os.waitpid(pid, 0)
+
+
+# --- two processes taking turns -------------------------------------------------
+def _send_msg(fd, obj):
+    data = pickle.dumps(obj)
+    os.write(fd, len(data).to_bytes(8, "little") + data)
+
+
+def _recv_msg(fd):
+    """The next message, or EOFError when the other side closed the channel."""
+    size = int.from_bytes(_read_exact(fd, 8), "little")
+    return pickle.loads(_read_exact(fd, size))
+
+
+def _read_exact(fd, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = os.read(fd, n - len(buf))
+        if not chunk:
+            raise EOFError("the other process went away")
+        buf += chunk
+    return buf
+
+
+class Partner:
+    """A forked child running fn(chan, *args) for upstream tests whose child
+    and parent take turns: chan.send(obj)/chan.recv() talk to the parent,
+    which uses the same methods on the Partner. join() returns fn's value or
+    re-raises its exception (assertions and skips included), as in_child."""
+
+    def __init__(self, fn, *args):
+        p2c_r, p2c_w = os.pipe()
+        c2p_r, c2p_w = os.pipe()
+        res_r, res_w = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:
+            os.close(p2c_w), os.close(c2p_r), os.close(res_r)
+            self._in, self._out, self._child = p2c_r, c2p_w, True
+            _child_main(res_w, fn, (self, *args), {})
+        os.close(p2c_r), os.close(c2p_w), os.close(res_w)
+        self._in, self._out, self._child = c2p_r, p2c_w, False
+        self._res = res_r
+        self._joined = False
+
+    def send(self, obj=None):
+        _send_msg(self._out, obj)
+
+    def recv(self):
+        try:
+            return _recv_msg(self._in)
+        except EOFError:
+            if self._child:
+                raise
+            self.join()  # the other side died: surface its exception
+            raise AssertionError("partner closed the channel") from None
+
+    def join(self):
+        if self._joined:
+            return None
+        self._joined = True
+        os.close(self._out)  # the read end stays open: a last unread message must not EPIPE
+        return _collect(self.pid, self._res)
+
+    def kill(self):
+        if not self._joined:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            try:
+                self.join()
+            except BaseException:  # noqa: BLE001 - killed on purpose
+                pass
+
+
+def _serve(chan):
+    """Peer's child: run each (fn, args) the parent sends until it sends None."""
+    while (msg := chan.recv()) is not None:
+        fn, args = msg
+        try:
+            out = ("return", pickle.dumps(fn(*args)))
+        except BaseException as e:  # noqa: BLE001 - sent back to the test
+            out = _encode(e)
+        chan.send(out)
+
+
+class Peer:
+    """A forked peer process driven step by step (upstream's pipe handshakes
+    between two processes in different namespaces):
+
+        with Peer() as p:
+            p.run(fn, *args)    # runs fn in the peer; its value, or its exception re-raised
+
+    State carries over between steps (it is one process); fn and args are
+    pickled, so fn must be a module-level function."""
+
+    def __init__(self):
+        self._partner = Partner(_serve)
+        self.pid = self._partner.pid
+
+    def run(self, fn, *args):
+        self._partner.send((fn, args))
+        return _decode(self._partner.recv())
+
+    def close(self):
+        if self.pid:
+            try:
+                self._partner.send(None)
+            except OSError:
+                pass
+            try:
+                self._partner.join()
+            except BaseException:  # noqa: BLE001 - a peer that died has said so in run()
+                pass
+            self.pid = 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

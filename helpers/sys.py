@@ -199,3 +199,92 @@ def capset_effective(caps):
 def has_effective_cap(cap):
     _, data = capget()
     return bool(data[cap // 32].effective & (1 << (cap % 32)))
+
+
+# --- statfs, access, inotify (libc by symbol) ---------------------------------
+class StatFs:
+    """statfs(2)/fstatfs(2) result: f_type as the unsigned 32-bit magic the
+    kernel stores (TMPFS_MAGIC, NULL_FS_MAGIC...), f_flags the ST_* bits."""
+
+    def __init__(self, buf):
+        self.f_type = buf.f_type & 0xFFFFFFFF
+        self.f_flags = buf.f_flags
+
+    def __repr__(self):
+        return f"StatFs(f_type={self.f_type:#x}, f_flags={self.f_flags:#x})"
+
+
+def _libc_check(ret, call):
+    if ret == -1:
+        raise SyscallError(ffi.errno, call)
+    return ret
+
+
+def statfs(path):
+    buf = ffi.new("struct statfs *")
+    _libc_check(libc.statfs(os.fsencode(path), buf), f"statfs({path!r})")
+    return StatFs(buf)
+
+
+def fstatfs(fd):
+    buf = ffi.new("struct statfs *")
+    _libc_check(libc.fstatfs(fd, buf), f"fstatfs({fd})")
+    return StatFs(buf)
+
+
+def faccessat(dfd, path, mode, flags=0):
+    """glibc faccessat (it implements AT_* flags the old syscall lacks)."""
+    return _libc_check(libc.faccessat(dfd, os.fsencode(path), mode, flags),
+                       f"faccessat({dfd}, {path!r})")
+
+
+def inotify_init1(flags=0):
+    return _libc_check(libc.inotify_init1(flags), "inotify_init1")
+
+
+def inotify_add_watch(fd, path, mask):
+    return _libc_check(libc.inotify_add_watch(fd, os.fsencode(path), mask),
+                       f"inotify_add_watch({path!r})")
+
+
+def inotify_watch(path, mask):
+    """inotify_init1(O_CLOEXEC) + inotify_add_watch(path, mask); the group is
+    closed again. Returns the watch descriptor."""
+    fd = inotify_init1(os.O_CLOEXEC)
+    try:
+        return inotify_add_watch(fd, path, mask)
+    finally:
+        os.close(fd)
+
+
+# --- fanotify, file handles, keys ----------------------------------------------
+def fanotify_init(flags, event_f_flags=0):
+    return syscall("fanotify_init", flags, event_f_flags)
+
+
+def fanotify_mark(fd, flags, mask, dfd, path=None):
+    return syscall("fanotify_mark", fd, flags, mask, dfd, path)
+
+
+def name_to_handle_at(dfd, path, flags=0):
+    """(handle, mount id): handle is opaque, for open_by_handle_at()."""
+    size = ffi.sizeof("struct file_handle") + uapi.MAX_HANDLE_SZ
+    buf = ffi.new("char[]", size)
+    fh = ffi.cast("struct file_handle *", buf)
+    fh.handle_bytes = uapi.MAX_HANDLE_SZ
+    mnt = ffi.new("int *")
+    syscall("name_to_handle_at", dfd, path, fh, mnt, flags)
+    return (buf, fh), mnt[0]
+
+
+def open_by_handle_at(mount_fd, handle, flags):
+    return syscall("open_by_handle_at", mount_fd, handle[1], flags)
+
+
+def add_key(key_type, description, payload, keyring):
+    """add_key(2): the new key's serial number."""
+    return syscall("add_key", key_type, description, payload, len(payload), keyring)
+
+
+def keyctl(op, *args):
+    return syscall("keyctl", op, *args)

@@ -20,6 +20,7 @@ SYSCALLS = {
         "capget": 125, "capset": 126, "fanotify_init": 300,
         "fanotify_mark": 301, "name_to_handle_at": 303,
         "open_by_handle_at": 304, "userfaultfd": 323, "getdents64": 217,
+        "add_key": 248, "keyctl": 250,
     },
     "aarch64": {  # asm-generic numbering
         **_COMMON, "pivot_root": 41, "chroot": 51, "mount": 40,
@@ -27,6 +28,7 @@ SYSCALLS = {
         "capget": 90, "capset": 91, "fanotify_init": 262,
         "fanotify_mark": 263, "name_to_handle_at": 264,
         "open_by_handle_at": 265, "userfaultfd": 282, "getdents64": 61,
+        "add_key": 217, "keyctl": 219,
     },
 }
 NR = SYSCALLS[platform.machine()]
@@ -116,6 +118,8 @@ ST_NOATIME = 1024
 ST_NODIRATIME = 2048
 ST_RELATIME = 4096
 ST_NOSYMFOLLOW = 0x2000
+ST_SYNCHRONOUS = 16
+ST_MANDLOCK = 64
 
 # --- clone / unshare ------------------------------------------------------------
 CLONE_NEWTIME = 0x80
@@ -193,6 +197,7 @@ MNT_NS_INIT_ID = 8
 FAN_CLOEXEC = 0x1
 FAN_NONBLOCK = 0x2
 FAN_CLASS_NOTIF = 0x0
+FAN_CLASS_CONTENT = 0x4
 FAN_REPORT_FID = 0x200
 FAN_REPORT_MNT = 0x4000
 FAN_MARK_ADD = 0x1
@@ -207,6 +212,26 @@ FAN_MNT_ATTACH = 0x01000000
 FAN_MNT_DETACH = 0x02000000
 FAN_EVENT_INFO_TYPE_MNT = 7
 FANOTIFY_METADATA_VERSION = 3
+
+# --- inotify, fcntl ------------------------------------------------------------
+IN_OPEN = 0x20
+F_OFD_GETLK = 36
+F_OFD_SETLK = 37
+
+# --- userfaultfd (linux/userfaultfd.h) -----------------------------------------------
+UFFD_API = 0xAA
+UFFD_USER_MODE_ONLY = 1
+UFFDIO_API = 0xC018AA3F           # _IOWR(0xAA, 0x3F, struct uffdio_api)       (24 bytes)
+UFFDIO_REGISTER = 0xC020AA00      # _IOWR(0xAA, 0x00, struct uffdio_register)  (32 bytes)
+UFFDIO_ZEROPAGE = 0xC020AA04      # _IOWR(0xAA, 0x04, struct uffdio_zeropage)  (32 bytes)
+UFFDIO_REGISTER_MODE_MISSING = 1
+UFFD_EVENT_PAGEFAULT = 0x12
+UFFD_MSG_SIZE = 32                # sizeof(struct uffd_msg)
+
+# --- keys (linux/keyctl.h) ------------------------------------------------------------
+KEYCTL_GET_KEYRING_ID = 0
+KEY_SPEC_SESSION_KEYRING = -3
+KEY_SPEC_USER_KEYRING = -4
 
 # --- magic numbers, misc ioctls ---------------------------------------------------
 NULL_FS_MAGIC = 0x4E554C4C
@@ -226,6 +251,17 @@ LOOP_SET_FD = 0x4C00
 LOOP_CLR_FD = 0x4C01
 LOOP_CTL_GET_FREE = 0x4C82
 MAX_HANDLE_SZ = 128
+FUSE_DEV_IOC_BACKING_OPEN = 0x4010E501
+# md (linux/raid/md_u.h)
+MD_SET_ARRAY_INFO = 0x40480923
+MD_ADD_NEW_DISK = 0x40140921
+MD_SET_BITMAP_FILE = 0x4004092B
+MD_RUN_ARRAY = 0x400C0930
+MD_STOP_ARRAY = 0x932
+
+# nsfs inode numbers of the initial namespaces (include/linux/proc_ns.h)
+PROC_USER_INIT_INO = 0xEFFFFFFD
+PROC_PID_INIT_INO = 0xEFFFFFFC
 
 # Capability numbers (linux/capability.h) and the v3 capset header.
 CAP_SYS_CHROOT = 18
@@ -356,6 +392,28 @@ struct file_handle {
     int handle_type;
     unsigned char f_handle[128];
 };
+
+struct statfs {
+    long f_type;
+    long f_bsize;
+    unsigned long f_blocks;
+    unsigned long f_bfree;
+    unsigned long f_bavail;
+    unsigned long f_files;
+    unsigned long f_ffree;
+    int f_fsid[2];
+    long f_namelen;
+    long f_frsize;
+    long f_flags;
+    long f_spare[4];
+};
+
+/* libc by symbol (same on every architecture; glibc's faccessat handles flags) */
+int statfs(const char *path, struct statfs *buf);
+int fstatfs(int fd, struct statfs *buf);
+int faccessat(int dirfd, const char *path, int mode, int flags);
+int inotify_init1(int flags);
+int inotify_add_watch(int fd, const char *path, uint32_t mask);
 
 struct cap_header { uint32_t version; int pid; };
 struct cap_data { uint32_t effective; uint32_t permitted; uint32_t inheritable; };

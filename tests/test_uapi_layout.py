@@ -26,6 +26,9 @@ LAYOUTS = {
     "struct fanotify_event_metadata": (24, {"event_len": 0, "vers": 4, "reserved": 5,
                                             "metadata_len": 6, "mask": 8, "fd": 16, "pid": 20}),
     "struct fanotify_event_info_mnt": (16, {"hdr": 0, "mnt_id": 8}),
+    # glibc's struct statfs on 64-bit x86_64/aarch64 (helpers.sys.statfs/fstatfs)
+    "struct statfs": (120, {"f_type": 0, "f_bsize": 8, "f_blocks": 16, "f_fsid": 56,
+                            "f_namelen": 64, "f_frsize": 72, "f_flags": 80, "f_spare": 88}),
 }
 
 pytestmark = pytest.mark.no_fork

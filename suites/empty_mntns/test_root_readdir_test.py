@@ -7,7 +7,7 @@ registered with userfaultfd (MISSING mode), so the reader thread stalls inside
 the kernel's copy to user space. The test waits for the userfaultfd page-fault
 event (proof the reader is inside getdents64) before it starts the creator
 (mkdirat) and the finder (openat of a missing name); both must come back
-within 5 s. The page is then filled (UFFDIO_ZEROPAGE) and the reader must
+within 5 s. The page is then filled (uapi.UFFDIO_ZEROPAGE) and the reader must
 complete with "." and "..".
 """
 import ctypes
@@ -26,13 +26,6 @@ from helpers.sys import SyscallError, ffi
 FILE = "filesystems/empty_mntns/root_readdir_test.c"
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
-UFFD_API = 0xAA
-UFFDIO_API = 0xC018AA3F           # _IOWR(0xAA, 0x3F, struct uffdio_api)       (24 bytes)
-UFFDIO_REGISTER = 0xC020AA00      # _IOWR(0xAA, 0x00, struct uffdio_register)  (32 bytes)
-UFFDIO_ZEROPAGE = 0xC020AA04      # _IOWR(0xAA, 0x04, struct uffdio_zeropage)  (32 bytes)
-UFFDIO_REGISTER_MODE_MISSING = 1
-UFFD_EVENT_PAGEFAULT = 0x12
-UFFD_MSG_SIZE = 32
 STALL_LIMIT = 5.0
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -46,12 +39,12 @@ def uffd_page():
     """An untouched anonymous page registered with a new userfaultfd.
     Returns (uffd, address)."""
     uffd = k.syscall("userfaultfd", os.O_CLOEXEC | os.O_NONBLOCK)
-    api = ffi.new("uint64_t[3]", [UFFD_API, 0, 0])
-    k.ioctl(uffd, UFFDIO_API, api)
+    api = ffi.new("uint64_t[3]", [uapi.UFFD_API, 0, 0])
+    k.ioctl(uffd, uapi.UFFDIO_API, api)
     addr = _libc.mmap(None, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
     assert addr not in (None, ctypes.c_void_p(-1).value), "mmap of the hold page failed"
-    reg = ffi.new("uint64_t[4]", [addr, PAGE, UFFDIO_REGISTER_MODE_MISSING, 0])
-    k.ioctl(uffd, UFFDIO_REGISTER, reg)
+    reg = ffi.new("uint64_t[4]", [addr, PAGE, uapi.UFFDIO_REGISTER_MODE_MISSING, 0])
+    k.ioctl(uffd, uapi.UFFDIO_REGISTER, reg)
     return uffd, addr
 
 
@@ -60,11 +53,11 @@ def wait_pagefault(uffd, addr, timeout):
     poller = select.poll()
     poller.register(uffd, select.POLLIN)
     assert poller.poll(timeout * 1000), "getdents64 never faulted on the userfaultfd page"
-    msg = os.read(uffd, UFFD_MSG_SIZE)
+    msg = os.read(uffd, uapi.UFFD_MSG_SIZE)
     event = msg[0]
     # struct uffd_msg: u8 event, 7 bytes reserved, then pagefault {u64 flags; u64 address; ...}
     fault_addr = struct.unpack_from("<Q", msg, 16)[0]
-    assert event == UFFD_EVENT_PAGEFAULT
+    assert event == uapi.UFFD_EVENT_PAGEFAULT
     assert addr <= fault_addr < addr + PAGE
 
 
@@ -121,7 +114,7 @@ def test_readdir_blocks_nobody():
     finally:
         zero = ffi.new("uint64_t[4]", [addr, PAGE, 0, 0])
         try:
-            k.ioctl(uffd, UFFDIO_ZEROPAGE, zero)
+            k.ioctl(uffd, uapi.UFFDIO_ZEROPAGE, zero)
         except SyscallError as e:
             if e.errno != errno.EEXIST:
                 raise

@@ -22,17 +22,13 @@ from helpers import uapi
 from helpers import sys as k
 from helpers.errors import name as errname
 from helpers.kmsg import no_new_warnings
+from helpers.mounts import fs_registered
 from helpers.ns import setup_userns
 from helpers.proc import in_child
 from helpers.sys import SyscallError
 
 FILE = "filesystems/fscontext_ns/fscontext_ns_test.c"
 pytestmark = [pytest.mark.userns]
-
-
-def fs_registered(fstype):
-    with open("/proc/filesystems") as f:
-        return any(line.split()[-1] == fstype for line in f if line.strip())
 
 
 def create_from_child(fsname, nest):

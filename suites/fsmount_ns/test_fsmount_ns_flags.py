@@ -4,7 +4,8 @@ Behaviour pinned down (catalog 2.3): flags other than FSMOUNT_CLOEXEC |
 FSMOUNT_NAMESPACE are EINVAL; attr_flags outside the fsmount-valid set
 (which excludes MOUNT_ATTR_IDMAP) are EINVAL; of the _ATIME field only the
 values RELATIME (0), NOATIME and STRICTATIME are valid, so the lone bit 0x40
-is EINVAL. Defined bits come from helpers/flags.py for the running kernel.
+is EINVAL. Defined bits come from helpers import uapi
+from helpers/flags.py for the running kernel.
 """
 import errno
 import fcntl
@@ -15,8 +16,9 @@ from helpers import flags, uapi
 from helpers import sys as k
 from helpers.errors import raises_errno
 from helpers.ns import ns_id
+from helpers.newns import fs_context
 
-from fsns import CLOEXEC, NS, fs_context
+CLOEXEC, NS = uapi.FSMOUNT_CLOEXEC, uapi.FSMOUNT_NAMESPACE
 
 pytestmark = [pytest.mark.root, pytest.mark.requires("fsmount_namespace", "ns_get_mntns_id")]
 

@@ -17,8 +17,9 @@ from helpers.errors import raises_errno
 from helpers.mounts import scratch_dir, tmpfs
 from helpers.ns import setup_userns
 from helpers.proc import in_child
+from helpers.newns import fs_context, fsmount_ns, setns_mnt, top_mount
 
-from fsns import CLOEXEC, NS, fs_context, fsmount_ns, setns_mnt, top_mount
+CLOEXEC, NS = uapi.FSMOUNT_CLOEXEC, uapi.FSMOUNT_NAMESPACE
 
 pytestmark = [pytest.mark.requires("fsmount_namespace", "statmount", "listmount",
                                    "ns_get_mntns_id", "mnt_id_req_ns_id")]

@@ -14,8 +14,9 @@ from helpers.mounts import listmount, statmount
 from helpers.ns import enter_userns, mnt_ns_info, own_mntns_id, setup_userns
 from helpers.proc import in_child
 from helpers.sys import capset_effective
+from helpers.newns import fs_context, fsmount_ns, ns_mounts, setns_mnt, top_mount
 
-from fsns import CLOEXEC, NS, fs_context, fsmount_ns, ns_mounts, setns_mnt, top_mount
+CLOEXEC, NS = uapi.FSMOUNT_CLOEXEC, uapi.FSMOUNT_NAMESPACE
 
 pytestmark = [pytest.mark.requires("fsmount_namespace", "statmount", "listmount",
                                    "ns_get_mntns_id", "mnt_id_req_ns_id")]

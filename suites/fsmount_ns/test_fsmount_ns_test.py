@@ -27,8 +27,9 @@ from helpers.errors import raises_errno
 from helpers.mounts import statmount
 from helpers.ns import caps_down, enter_userns, new_mntns, own_mntns_id, setup_userns
 from helpers.proc import in_child
+from helpers.newns import fs_context, fsmount_ns, ns_mounts, setns_and_report, setns_mnt, umount_all_after_setns
 
-from fsns import CLOEXEC, NS, fs_context, fsmount_ns, ns_mounts, setns_and_report, setns_mnt
+CLOEXEC, NS = uapi.FSMOUNT_CLOEXEC, uapi.FSMOUNT_NAMESPACE
 
 FILE = "filesystems/fsmount_ns/fsmount_ns_test.c"
 
@@ -168,21 +169,6 @@ def test_setns_in_userns():
     in_child(child)
 
 
-def _umount_all_after_setns(fd, new):
-    ids = ns_mounts(new, flags=uapi.LISTMOUNT_REVERSE)
-    assert len(ids) >= 1
-    points = [statmount(m, uapi.STATMOUNT_MNT_POINT, mnt_ns_id=new).mnt_point for m in ids]
-    setns_mnt(fd)
-    result = {}
-    for point in points:
-        try:
-            k.umount2(point, uapi.MNT_DETACH)
-            result[point] = 0
-        except OSError as e:
-            result[point] = e.errno
-    return result
-
-
 @pytest.mark.userns
 @NEEDS_NS
 @up("fsmount_ns_userns.umount_fails_einval")
@@ -191,7 +177,7 @@ def test_umount_fails_einval():
     top mount is locked too: umount2(MNT_DETACH) is EINVAL (catalog 2.6)."""
     def child():
         fd, new = _userns_fsmount()
-        return _umount_all_after_setns(fd, new)
+        return umount_all_after_setns(fd, new)
     result = in_child(child)
     assert result and all(err == errno.EINVAL for err in result.values()), result
 
@@ -204,7 +190,7 @@ def test_umount_succeeds():
     new_mntns(private=False)
     k.mount(None, "/", None, uapi.MS_SLAVE | uapi.MS_REC)
     fd, new = fsmount_ns(fs_context())
-    result = _umount_all_after_setns(fd, new)
+    result = umount_all_after_setns(fd, new)
     assert result and all(err == 0 for err in result.values()), result
 
 

@@ -1,93 +1,26 @@
-"""Local helpers for the mount_cycle suite.
-
-Everything here is a candidate for helpers/ (see the suite report): libc calls
-the project's helpers do not wrap yet (fstatfs, faccessat, inotify, flock-style
-locks, name_to_handle_at/open_by_handle_at, userfaultfd), and a two-way
-"partner" child for the upstream tests whose child and parent take turns.
-They go through libc by symbol name (ctypes), so they are the same on every
-architecture and need no syscall numbers.
-"""
+"""Local helpers for the mount_cycle suite: upstream's fanotify_group()
+(-1 when refused), inode comparison, the userfaultfd readdir hold of
+mount_cover_test (upstream readdir_hold.h; its uffd constants are in
+helpers.uapi), and small waiting utilities. The libc calls and the two-way
+Partner child these tests use live in helpers.sys and helpers.proc."""
 import ctypes
 import errno
 import mmap
 import os
-import pickle
-import signal
 import struct
 import threading
 import time
-import traceback
-
-import pytest
 
 from helpers import uapi
 from helpers import sys as k
-
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def _check(ret, what):
-    if ret == -1:
-        err = ctypes.get_errno()
-        raise k.SyscallError(err, what)
-    return ret
-
-
-# --- libc calls the project helpers lack -------------------------------------
-class _Statfs(ctypes.Structure):
-    _fields_ = [("f_type", ctypes.c_long), ("f_bsize", ctypes.c_long),
-                ("f_blocks", ctypes.c_ulong), ("f_bfree", ctypes.c_ulong),
-                ("f_bavail", ctypes.c_ulong), ("f_files", ctypes.c_ulong),
-                ("f_ffree", ctypes.c_ulong), ("f_fsid", ctypes.c_int * 2),
-                ("f_namelen", ctypes.c_long), ("f_frsize", ctypes.c_long),
-                ("f_flags", ctypes.c_long), ("f_spare", ctypes.c_long * 4)]
-
-
-def fs_magic(fd):
-    """fstatfs(fd).f_type."""
-    buf = _Statfs()
-    _check(_libc.fstatfs(fd, ctypes.byref(buf)), f"fstatfs({fd})")
-    return buf.f_type & 0xFFFFFFFF
-
-
-def faccessat(dfd, path, mode, flags=0):
-    _check(_libc.faccessat(dfd, os.fsencode(path), mode, flags), f"faccessat({dfd}, {path!r})")
-
-
-def inotify_watch(path, mask):
-    fd = _check(_libc.inotify_init1(os.O_CLOEXEC), "inotify_init1")
-    try:
-        return _check(_libc.inotify_add_watch(fd, os.fsencode(path), ctypes.c_uint32(mask)),
-                      f"inotify_add_watch({path!r})")
-    finally:
-        os.close(fd)
 
 
 def fanotify_group():
     """upstream: fanotify_init(FAN_CLASS_NOTIF|FAN_CLOEXEC, O_RDONLY), -1 when refused."""
     try:
-        return k.syscall("fanotify_init", uapi.FAN_CLASS_NOTIF | uapi.FAN_CLOEXEC, os.O_RDONLY)
+        return k.fanotify_init(uapi.FAN_CLASS_NOTIF | uapi.FAN_CLOEXEC, os.O_RDONLY)
     except OSError:
         return -1
-
-
-def fanotify_mark_fd(group, flags, mask, fd):
-    return k.syscall("fanotify_mark", group, flags, mask, fd, None)
-
-
-def name_to_handle(dfd, path, flags=0):
-    """(handle cdata, mount id) from name_to_handle_at."""
-    size = k.ffi.sizeof("struct file_handle") + uapi.MAX_HANDLE_SZ
-    buf = k.ffi.new("char[]", size)
-    fh = k.ffi.cast("struct file_handle *", buf)
-    fh.handle_bytes = uapi.MAX_HANDLE_SZ
-    mnt = k.ffi.new("int *")
-    k.syscall("name_to_handle_at", dfd, path, fh, mnt, flags)
-    return (buf, fh), mnt[0]
-
-
-def open_by_handle(mount_fd, handle, flags):
-    return k.syscall("open_by_handle_at", mount_fd, handle[1], flags)
 
 
 def same_inode(a, b):
@@ -99,102 +32,14 @@ def fd_path(fd):
     return f"/proc/self/fd/{fd}"
 
 
-# --- a child that takes turns with the parent --------------------------------
-class Partner:
-    """A forked child running fn(chan); chan.send(obj)/chan.recv() talk to the
-    parent, which uses the same methods. join() returns fn's value or re-raises
-    its exception (assertions and skips included)."""
-
-    def __init__(self, fn, *args):
-        p2c_r, p2c_w = os.pipe()
-        c2p_r, c2p_w = os.pipe()
-        res_r, res_w = os.pipe()
-        self.pid = os.fork()
-        if self.pid == 0:
-            os.close(p2c_w), os.close(c2p_r), os.close(res_r)
-            self._in, self._out = os.fdopen(p2c_r, "rb", 0), os.fdopen(c2p_w, "wb", 0)
-            code = 0
-            try:
-                result = ("return", fn(self, *args))
-            except pytest.skip.Exception as e:
-                result = ("skip", e.msg)
-            except BaseException as e:  # noqa: BLE001 - sent to the parent
-                result = ("raise", e, "".join(traceback.format_exception(e)))
-            try:
-                try:
-                    data = pickle.dumps(result)
-                except Exception:  # noqa: BLE001
-                    data = pickle.dumps(("text", result[-1]))
-                os.write(res_w, data)
-            finally:
-                os._exit(code)
-        os.close(p2c_r), os.close(c2p_w), os.close(res_w)
-        self._in, self._out = os.fdopen(c2p_r, "rb", 0), os.fdopen(p2c_w, "wb", 0)
-        self._res = res_r
-        self._joined = False
-
-    def send(self, obj=None):
-        data = pickle.dumps(obj)
-        self._out.write(struct.pack("I", len(data)) + data)
-
-    def recv(self):
-        head = self._in.read(4)
-        if len(head) < 4:
-            self.join()  # the other side died: surface its exception
-            raise AssertionError("partner closed the channel")
-        (n,) = struct.unpack("I", head)
-        return pickle.loads(self._in.read(n))
-
-    def join(self):
-        if self._joined:
-            return None
-        self._joined = True
-        self._out.close()
-        chunks = []
-        while chunk := os.read(self._res, 65536):
-            chunks.append(chunk)
-        os.close(self._res)
-        _, status = os.waitpid(self.pid, 0)
-        if not chunks:
-            raise AssertionError(f"partner {self.pid} died ({status:#x}) without a result")
-        kind, *rest = pickle.loads(b"".join(chunks))
-        if kind == "return":
-            return rest[0]
-        if kind == "skip":
-            pytest.skip(rest[0])
-        if kind == "raise":
-            rest[0].add_note(f"raised in the partner process:\n{rest[1]}")
-            raise rest[0]
-        raise AssertionError(f"partner failed:\n{rest[0]}")
-
-    def kill(self):
-        if not self._joined:
-            try:
-                os.kill(self.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            try:
-                self.join()
-            except BaseException:  # noqa: BLE001 - killed on purpose
-                pass
-
-
 # --- userfaultfd: a getdents64 stuck in a page fault (upstream readdir_hold.h) --
-UFFD_API = 0xAA
-UFFDIO_API = 0xC018AA3F
-UFFDIO_REGISTER = 0xC020AA00
-UFFDIO_ZEROPAGE = 0xC020AA04
-UFFDIO_REGISTER_MODE_MISSING = 1
-UFFD_USER_MODE_ONLY = 1
-
-
 class ReaddirHold:
     """readdir_hold_init(): the userfaultfd and one registered page, made before
     any user namespace is entered. check(fd) -> stalled (bool)."""
 
     def __init__(self):
         fd = None
-        for flags in (os.O_CLOEXEC | os.O_NONBLOCK, os.O_CLOEXEC | os.O_NONBLOCK | UFFD_USER_MODE_ONLY):
+        for flags in (os.O_CLOEXEC | os.O_NONBLOCK, os.O_CLOEXEC | os.O_NONBLOCK | uapi.UFFD_USER_MODE_ONLY):
             try:
                 fd = k.syscall("userfaultfd", flags)
                 break
@@ -203,14 +48,14 @@ class ReaddirHold:
         if fd is None:
             raise last
         self.uffd = fd
-        api = struct.pack("QQQ", UFFD_API, 0, 0)
+        api = struct.pack("QQQ", uapi.UFFD_API, 0, 0)
         buf = k.ffi.new("char[]", api)
-        k.ioctl(fd, UFFDIO_API, buf)
+        k.ioctl(fd, uapi.UFFDIO_API, buf)
         self.page = mmap.mmap(-1, mmap.PAGESIZE, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
         self.addr = ctypes.addressof(ctypes.c_char.from_buffer(self.page))
         reg = k.ffi.new("char[]", struct.pack("QQQQ", self.addr, mmap.PAGESIZE,
-                                             UFFDIO_REGISTER_MODE_MISSING, 0))
-        k.ioctl(fd, UFFDIO_REGISTER, reg)
+                                             uapi.UFFDIO_REGISTER_MODE_MISSING, 0))
+        k.ioctl(fd, uapi.UFFDIO_REGISTER, reg)
 
     def check(self, dfd, timeout=5.0):
         """Reader: getdents64(dfd) into the missing page (stalls in the fault).
@@ -242,7 +87,7 @@ class ReaddirHold:
         tf.join(timeout)
         stalled = tf.is_alive()
         zp = k.ffi.new("char[]", struct.pack("QQQq", self.addr, mmap.PAGESIZE, 0, 0))
-        k.ioctl(self.uffd, UFFDIO_ZEROPAGE, zp)
+        k.ioctl(self.uffd, uapi.UFFDIO_ZEROPAGE, zp)
         tr.join(5)
         tc.join(5)
         tf.join(5)

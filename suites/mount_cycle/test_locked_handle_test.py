@@ -41,10 +41,10 @@ def lh(base):
     for d in (f.h, f.plain, f.w):
         os.mkdir(d)
     os.mkdir(f"{f.plain}/inner")
-    f.uncovered, _ = cycle.name_to_handle(uapi.AT_FDCWD, f"{f.plain}/inner")
+    f.uncovered, _ = k.name_to_handle_at(uapi.AT_FDCWD, f"{f.plain}/inner")
     tmpfs(f.h)
     os.makedirs(f"{f.h}/top/secret/inner")
-    f.inner, _ = cycle.name_to_handle(uapi.AT_FDCWD, f"{f.h}/top/secret/inner")
+    f.inner, _ = k.name_to_handle_at(uapi.AT_FDCWD, f"{f.h}/top/secret/inner")
     os.mkdir(f"{f.h}/empty")
     tmpfs(f"{f.h}/top/secret")                           # the cover
     for i in range(EXTRA_BINDS):
@@ -54,7 +54,7 @@ def lh(base):
 
 
 def _decode(dfd, handle):
-    fd = cycle.open_by_handle(dfd, handle, DIR_FLAGS)
+    fd = k.open_by_handle_at(dfd, handle, DIR_FLAGS)
     os.close(fd)
 
 

@@ -20,13 +20,13 @@ from helpers.errors import raises_errno
 from helpers.mounts import tmpfs
 from helpers.ns import setup_userns
 from suites.mount_cycle import cycle
-from suites.mount_cycle.cycle import Partner, fd_path, fs_magic
+from helpers.proc import Partner
+from suites.mount_cycle.cycle import fd_path
 
 FILE = "filesystems/mount_cycle/mount_cover_test.c"
 pytestmark = [pytest.mark.userns, pytest.mark.requires("nullfs_root")]
 
 F_SETLEASE, F_NOTIFY, F_SETDELEG, DN_ACCESS = 1024, 1026, 1040, 1
-IN_OPEN = 0x20
 
 
 def _builder(chan, b):
@@ -81,7 +81,7 @@ def cover(base):
     for d in ("p", "t", "u"):
         os.rmdir(f"{base}/{d}")              # unmounts the child's mounts there
     c.fd = os.open("covered", os.O_RDONLY | os.O_DIRECTORY, dir_fd=c.fds["P"])
-    assert fs_magic(c.fd) == uapi.NULL_FS_MAGIC
+    assert k.fstatfs(c.fd).f_type == uapi.NULL_FS_MAGIC
     yield c
     c.child.kill()
 
@@ -89,12 +89,12 @@ def cover(base):
 @pytest.mark.upstream(FILE, "mount_cover.not_watchable")
 def test_stand_in_not_watchable(cover):
     with raises_errno(errno.EINVAL):
-        cycle.inotify_watch(fd_path(cover.fd), IN_OPEN)
+        k.inotify_watch(fd_path(cover.fd), uapi.IN_OPEN)
     with raises_errno(errno.EINVAL):
         fcntl.fcntl(cover.fd, F_NOTIFY, DN_ACCESS)
     if cover.group >= 0:   # upstream only logs when there is no init-root fanotify group
         with raises_errno(errno.EINVAL):
-            cycle.fanotify_mark_fd(cover.group, uapi.FAN_MARK_ADD, uapi.FAN_OPEN, cover.fd)
+            k.fanotify_mark(cover.group, uapi.FAN_MARK_ADD, uapi.FAN_OPEN, cover.fd)
 
 
 @pytest.mark.upstream(FILE, "mount_cover.not_lockable")
@@ -130,7 +130,7 @@ def test_stand_in_read_only(cover):
     with raises_errno(errno.EROFS):
         os.fchmod(cover.fd, 0o777)
     with raises_errno(errno.EPERM):          # immutable is checked before read-only
-        cycle.faccessat(cover.fd, ".", os.W_OK)
+        k.faccessat(cover.fd, ".", os.W_OK)
     assert os.fstatvfs(cover.fd).f_flag & uapi.ST_RDONLY
 
 
@@ -143,11 +143,11 @@ def test_stand_in_is_an_island(cover):
 @pytest.mark.upstream(FILE, "mount_cover.held_child_detached")
 def test_held_child_detached(cover):
     c = cover.fds["C"]
-    assert fs_magic(c) == uapi.TMPFS_MAGIC
+    assert k.fstatfs(c).f_type == uapi.TMPFS_MAGIC
     up = os.open("..", os.O_RDONLY | os.O_DIRECTORY, dir_fd=c)
     assert cycle.same_inode(up, c), "the held child still reaches its old parent"
     fresh = os.open("covered", os.O_RDONLY | os.O_DIRECTORY, dir_fd=cover.fds["P"])
-    assert fs_magic(fresh) == uapi.NULL_FS_MAGIC
+    assert k.fstatfs(fresh).f_type == uapi.NULL_FS_MAGIC
 
 
 @pytest.mark.upstream(FILE, "mount_cover.cover_goes_with_mountpoint")
@@ -156,7 +156,7 @@ def test_cover_goes_with_mountpoint(cover):
     assert cover.child.recv() == 0, "rmdir(q/covered) in the child"
     with raises_errno(errno.ENOENT):
         os.open("covered", os.O_RDONLY | os.O_DIRECTORY, dir_fd=cover.fds["P"])
-    assert fs_magic(cover.fd) == uapi.NULL_FS_MAGIC
+    assert k.fstatfs(cover.fd).f_type == uapi.NULL_FS_MAGIC
 
 
 @pytest.mark.upstream(FILE, "mount_cover.readdir_blocks_nobody")
@@ -173,7 +173,7 @@ def test_file_stand_in(cover):
     fd = os.open("file", os.O_RDONLY, dir_fd=p)
     st = os.fstat(fd)
     assert (st.st_mode & 0o170000) == 0o100000, "not a regular file"
-    assert fs_magic(fd) == uapi.NULL_FS_MAGIC
+    assert k.fstatfs(fd).f_type == uapi.NULL_FS_MAGIC
     assert not cycle.same_inode(fd, cover.fd)
     assert os.read(fd, 16) == b""
     with raises_errno(errno.ENOLCK):
@@ -196,9 +196,9 @@ def test_file_stand_in(cover):
 @pytest.mark.upstream(FILE, "mount_cover.shared_mountpoint")
 def test_shared_mountpoint(cover):
     t, u = cover.fds["T"], cover.fds["U"]
-    assert fs_magic(os.open("covered", os.O_RDONLY | os.O_DIRECTORY, dir_fd=t)) == uapi.NULL_FS_MAGIC
-    assert fs_magic(os.open("covered", os.O_RDONLY | os.O_DIRECTORY, dir_fd=u)) == uapi.NULL_FS_MAGIC
+    assert k.fstatfs(os.open("covered", os.O_RDONLY | os.O_DIRECTORY, dir_fd=t)).f_type == uapi.NULL_FS_MAGIC
+    assert k.fstatfs(os.open("covered", os.O_RDONLY | os.O_DIRECTORY, dir_fd=u)).f_type == uapi.NULL_FS_MAGIC
     cover.child.send("t")
     assert cover.child.recv() == 0
     os.close(t)
-    assert fs_magic(os.open("covered", os.O_RDONLY | os.O_DIRECTORY, dir_fd=u)) == uapi.NULL_FS_MAGIC
+    assert k.fstatfs(os.open("covered", os.O_RDONLY | os.O_DIRECTORY, dir_fd=u)).f_type == uapi.NULL_FS_MAGIC

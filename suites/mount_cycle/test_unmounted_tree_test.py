@@ -15,7 +15,8 @@ from helpers import sys as k
 from helpers.errors import raises_errno
 from helpers.mounts import tmpfs
 from helpers.ns import setup_userns
-from suites.mount_cycle.cycle import Partner, fd_path
+from helpers.proc import Partner
+from suites.mount_cycle.cycle import fd_path
 
 FILE = "filesystems/mount_cycle/unmounted_tree_test.c"
 CLONE = uapi.OPEN_TREE_CLONE | uapi.OPEN_TREE_CLOEXEC

@@ -8,7 +8,8 @@ from helpers import sys as k
 from helpers import uapi
 from helpers.mounts import detached_fs, make_rprivate
 from helpers.proc import in_child
-from mount_notify_events import ATTACH, DETACH, MOVE, check_mounted
+from helpers.fanotify import ATTACH, DETACH, MOVE
+from suites.mount_notify.mount_notify_events import check_mounted
 
 
 def bind(src, dst):

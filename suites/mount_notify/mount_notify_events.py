@@ -1,72 +1,39 @@
-"""fanotify mount-notification groups for the mount_notify suite (kept here
-until helpers/ grows a fanotify module; see the suite report).
-
-A group is fanotify_init(FAN_REPORT_MNT|FAN_NONBLOCK) marked with
-FAN_MARK_MNTNS on a mount-namespace fd. Events are struct
-fanotify_event_metadata (24 bytes) followed by exactly one struct
-fanotify_event_info_mnt (16 bytes) carrying the 64-bit unique mount id
-(catalog 1.9)."""
+"""The upstream mount-notify fixture pieces (kept here: they are upstream's
+test shape, not general fanotify tools; those are helpers/fanotify.py):
+Watch (three groups: double-added, removed, flushed), check_mounted(), and the
+temporary chroot both mount-notify programs set up."""
 import errno
 import os
-import struct
+import tempfile
+from contextlib import contextmanager
 
 from helpers import sys as k
 from helpers import uapi
 from helpers.errors import raises_errno
-from helpers.mounts import listmount
-
-META = struct.Struct("=IBBHQii")          # struct fanotify_event_metadata
-INFO_MNT = struct.Struct("=BBH4xQ")       # struct fanotify_event_info_mnt
-ATTACH, DETACH = uapi.FAN_MNT_ATTACH, uapi.FAN_MNT_DETACH
-MOVE = ATTACH | DETACH
-assert META.size == k.ffi.sizeof("struct fanotify_event_metadata") == 24
-assert INFO_MNT.size == k.ffi.sizeof("struct fanotify_event_info_mnt") == 16
-FANOTIFY_METADATA_VERSION = 3
+from helpers.fanotify import Group, mark
+from helpers.mounts import listmount, tmpfs
 
 
-def mark(fd, flags, ns_fd, mask=ATTACH | DETACH):
-    return k.syscall("fanotify_mark", fd, flags | uapi.FAN_MARK_MNTNS, mask, ns_fd, None)
-
-
-def init(flags=uapi.FAN_REPORT_MNT | uapi.FAN_NONBLOCK):
-    return k.syscall("fanotify_init", flags, 0)
-
-
-class Group:
-    """One FAN_REPORT_MNT group with the unread bytes it has received."""
-
-    def __init__(self, ns_fd=None):
-        self.fd = init()
-        self.buf = b""
-        if ns_fd is not None:
-            mark(self.fd, uapi.FAN_MARK_ADD, ns_fd)
-
-    def _fill(self):
-        data = os.read(self.fd, 65536)
-        assert data, "read() on a fanotify group returned 0 bytes"
-        self.buf += data
-
-    def next(self):
-        """(mask, mnt_id) of the next event; reads more when the buffer is empty."""
-        if not self.buf:
-            self._fill()
-        event_len, vers, _, metadata_len, mask, fd, _pid = META.unpack_from(self.buf)
-        assert vers == FANOTIFY_METADATA_VERSION and metadata_len == META.size, (vers, metadata_len)
-        assert META.size <= event_len <= len(self.buf), (event_len, len(self.buf))
-        assert event_len - META.size == INFO_MNT.size, f"mount event info is {event_len - META.size} bytes"
-        assert fd == -1, f"mount events carry no fd (FAN_NOFD), got {fd}"
-        info_type, _, info_len, mnt_id = INFO_MNT.unpack_from(self.buf, META.size)
-        assert info_type == uapi.FAN_EVENT_INFO_TYPE_MNT and info_len == INFO_MNT.size
-        self.buf = self.buf[event_len:]
-        return mask, mnt_id
-
-    def expect_nothing(self):
-        assert not self.buf, f"{len(self.buf)} unread bytes of events"
-        with raises_errno(errno.EAGAIN):
-            self._fill()
-
-    def close(self):
-        os.close(self.fd)
+@contextmanager
+def chrooted_tmpfs_root():
+    """Upstream FIXTURE_SETUP's root: a tmpfs over /tmp, a temporary directory
+    there with its own tmpfs, chroot into it, directories a and b. Yields an
+    O_PATH fd of the original root; afterwards chroots back and removes it.
+    (As in a pytest fixture, an exception in the block skips the cleanup.)"""
+    tmpfs("/tmp")
+    tmp = tempfile.mkdtemp(prefix="mount-notify_test_root.", dir="/tmp")
+    orig_root = os.open("/", os.O_PATH | os.O_CLOEXEC)
+    tmpfs(tmp)
+    os.chroot(tmp)
+    os.chdir("/")
+    os.mkdir("a")
+    os.mkdir("b")
+    yield orig_root
+    os.fchdir(orig_root)
+    os.chroot(".")
+    k.umount2(tmp, uapi.MNT_DETACH)
+    os.chdir("/")
+    os.rmdir(tmp)
 
 
 class Watch:

@@ -16,7 +16,7 @@ from helpers.errors import raises_errno
 from helpers.mounts import detached_fs, tmpfs
 from helpers.ns import enter_userns, setup_userns
 from helpers.proc import in_child
-from mount_notify_events import ATTACH, DETACH, MOVE, Group, mark
+from helpers.fanotify import ATTACH, DETACH, MOVE, Group, mark
 
 
 def mount_admin():

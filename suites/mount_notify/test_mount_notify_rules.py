@@ -15,9 +15,7 @@ from helpers.errors import raises_errno
 from helpers.mounts import make_rprivate, tmpfs
 from helpers.ns import enter_userns, setup_userns
 from helpers.proc import in_child
-from mount_notify_events import ATTACH, DETACH, Group, init, mark
-
-FAN_CLASS_CONTENT = 0x4
+from helpers.fanotify import ATTACH, DETACH, Group, init, mark
 
 
 def mount_admin():
@@ -45,7 +43,7 @@ def test_report_mnt_with_report_fid_is_einval():
 def test_report_mnt_needs_notification_class():
     """FAN_REPORT_MNT only with FAN_CLASS_NOTIF: FAN_CLASS_CONTENT is EINVAL."""
     with raises_errno(errno.EINVAL):
-        init(uapi.FAN_REPORT_MNT | FAN_CLASS_CONTENT)
+        init(uapi.FAN_REPORT_MNT | uapi.FAN_CLASS_CONTENT)
 
 
 @pytest.mark.userns

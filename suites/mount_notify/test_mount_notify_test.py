@@ -6,16 +6,15 @@ Difference from upstream: the temporary root is made under a tmpfs mounted
 over /tmp inside the test's own mount namespace, so nothing is created in
 the host's /tmp."""
 import os
-import tempfile
 from types import SimpleNamespace
 
 import pytest
 
 from helpers import sys as k
 from helpers import uapi
-from helpers.mounts import make_rprivate, tmpfs
-from mount_notify_cases import CASES
-from mount_notify_events import Watch
+from helpers.mounts import make_rprivate
+from suites.mount_notify.mount_notify_cases import CASES
+from suites.mount_notify.mount_notify_events import Watch, chrooted_tmpfs_root
 
 FILE = "filesystems/mount-notify/mount-notify_test.c"
 
@@ -27,23 +26,11 @@ def env():
     k.unshare(uapi.CLONE_NEWNS)
     ns_fd = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
     make_rprivate("/")
-    tmpfs("/tmp")
-    tmp = tempfile.mkdtemp(prefix="mount-notify_test_root.", dir="/tmp")
-    orig_root = os.open("/", os.O_PATH | os.O_CLOEXEC)
-    tmpfs(tmp)
-    os.chroot(tmp)
-    os.chdir("/")
-    os.mkdir("a")
-    os.mkdir("b")
-    e = SimpleNamespace(root_id=k.mnt_id_unique("/"), watch=Watch(ns_fd))
-    yield e
-    assert e.watch.unread() == 0, "events left unread"
-    e.watch.close()
-    os.fchdir(orig_root)
-    os.chroot(".")
-    k.umount2(tmp, uapi.MNT_DETACH)
-    os.chdir("/")
-    os.rmdir(tmp)
+    with chrooted_tmpfs_root():
+        e = SimpleNamespace(root_id=k.mnt_id_unique("/"), watch=Watch(ns_fd))
+        yield e
+        assert e.watch.unread() == 0, "events left unread"
+        e.watch.close()
 
 
 @pytest.mark.root

@@ -7,7 +7,6 @@ over /tmp inside the new mount namespace, so nothing is created in the
 host's /tmp (upstream creates a directory there)."""
 import errno
 import os
-import tempfile
 from types import SimpleNamespace
 
 import pytest
@@ -15,10 +14,10 @@ import pytest
 from helpers import sys as k
 from helpers import uapi
 from helpers.errors import raises_errno
-from helpers.mounts import tmpfs
+from helpers.fanotify import mark
 from helpers.ns import setup_userns
-from mount_notify_cases import CASES
-from mount_notify_events import Watch, mark
+from suites.mount_notify.mount_notify_cases import CASES
+from suites.mount_notify.mount_notify_events import Watch, chrooted_tmpfs_root
 
 FILE = "filesystems/mount-notify/mount-notify_test_ns.c"
 
@@ -28,18 +27,17 @@ def fid_group_checks(orig_root):
     tmpfs "/" for FAN_OPEN with every mark type, and may not mark the
     original root's filesystem (owned by an ancestor user namespace)."""
     for mark_type in (uapi.FAN_MARK_FILESYSTEM, uapi.FAN_MARK_MOUNT, uapi.FAN_MARK_INODE):
-        fd = k.syscall("fanotify_init", uapi.FAN_REPORT_FID, 0)
+        fd = k.fanotify_init(uapi.FAN_REPORT_FID, 0)
         try:
-            k.syscall("fanotify_mark", fd, uapi.FAN_MARK_ADD | mark_type, uapi.FAN_OPEN,
-                      uapi.AT_FDCWD, "/")
+            k.fanotify_mark(fd, uapi.FAN_MARK_ADD | mark_type, uapi.FAN_OPEN, uapi.AT_FDCWD, "/")
             # Upstream only asks for failure. Which errno depends on the
             # original root's filesystem: EPERM (no CAP_SYS_ADMIN over its
             # owner) on a disk fs; ENODEV/EOPNOTSUPP/EXDEV first where it
             # cannot report file ids (virtiofs as a VM guest's root).
             with raises_errno(errno.EPERM, errno.EINVAL, errno.EACCES, errno.ENODEV,
                               errno.EOPNOTSUPP, errno.EXDEV):
-                k.syscall("fanotify_mark", fd, uapi.FAN_MARK_ADD | uapi.FAN_MARK_FILESYSTEM,
-                          uapi.FAN_OPEN, orig_root, ".")
+                k.fanotify_mark(fd, uapi.FAN_MARK_ADD | uapi.FAN_MARK_FILESYSTEM,
+                                uapi.FAN_OPEN, orig_root, ".")
         finally:
             os.close(fd)
 
@@ -51,28 +49,16 @@ def env():
     orig_ns_fd = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
     setup_userns()
     ns_fd = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
-    tmpfs("/tmp")
-    tmp = tempfile.mkdtemp(prefix="mount-notify_test_root.", dir="/tmp")
-    orig_root = os.open("/", os.O_PATH | os.O_CLOEXEC)
-    tmpfs(tmp)
-    os.chroot(tmp)
-    os.chdir("/")
-    os.mkdir("a")
-    os.mkdir("b")
-    fid_group_checks(orig_root)
-    watch = Watch(ns_fd)
-    for g in watch.groups:
-        with raises_errno(errno.EPERM):
-            mark(g.fd, uapi.FAN_MARK_ADD, orig_ns_fd)
-    e = SimpleNamespace(root_id=k.mnt_id_unique("/"), watch=watch)
-    yield e
-    assert e.watch.unread() == 0, "events left unread"
-    e.watch.close()
-    os.fchdir(orig_root)
-    os.chroot(".")
-    k.umount2(tmp, uapi.MNT_DETACH)
-    os.chdir("/")
-    os.rmdir(tmp)
+    with chrooted_tmpfs_root() as orig_root:
+        fid_group_checks(orig_root)
+        watch = Watch(ns_fd)
+        for g in watch.groups:
+            with raises_errno(errno.EPERM):
+                mark(g.fd, uapi.FAN_MARK_ADD, orig_ns_fd)
+        e = SimpleNamespace(root_id=k.mnt_id_unique("/"), watch=watch)
+        yield e
+        assert e.watch.unread() == 0, "events left unread"
+        e.watch.close()
 
 
 @pytest.mark.userns

@@ -6,7 +6,7 @@ from helpers import uapi
 from helpers.mounts import scratch_dir
 from helpers.ns import setup_userns
 
-from mount_setattr_tree import build_tree, mount_ext4_image
+from suites.mount_setattr.mount_setattr_tree import build_tree, mount_ext4_image
 
 
 @pytest.fixture

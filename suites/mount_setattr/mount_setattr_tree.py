@@ -42,8 +42,8 @@ ST_NAMES = {
     uapi.ST_NOSUID: "nosuid",
     uapi.ST_NODEV: "nodev",
     uapi.ST_NOEXEC: "noexec",
-    16: "sync",            # ST_SYNCHRONOUS
-    64: "mand",            # ST_MANDLOCK
+    uapi.ST_SYNCHRONOUS: "sync",
+    uapi.ST_MANDLOCK: "mand",
     uapi.ST_NOATIME: "noatime",
     uapi.ST_NODIRATIME: "nodiratime",
     uapi.ST_RELATIME: "relatime",
@@ -153,9 +153,6 @@ def build_tree(base, hidden_files=False, mnt_size="100000"):
 
 
 # --- ext4 on a loop device (the idmapped fixture's /mnt/D) ------------------------
-LOOP_SET_FD = 0x4C00
-LOOP_CLR_FD = 0x4C01
-LOOP_CTL_GET_FREE = 0x4C82
 
 
 def require_ext4_tools():
@@ -174,11 +171,11 @@ def _attach_loop(image):
     img = os.open(image, os.O_RDWR | os.O_CLOEXEC)
     try:
         for _ in range(64):
-            n = k.ioctl(ctl, LOOP_CTL_GET_FREE)
+            n = k.ioctl(ctl, uapi.LOOP_CTL_GET_FREE)
             dev = f"/dev/loop{n}"
             lfd = os.open(dev, os.O_RDWR | os.O_CLOEXEC)
             try:
-                k.ioctl(lfd, LOOP_SET_FD, img)
+                k.ioctl(lfd, uapi.LOOP_SET_FD, img)
                 return lfd, dev
             except OSError as e:
                 os.close(lfd)
@@ -212,7 +209,7 @@ def mount_ext4_image(tree):
     finally:
         # Detach now: on a device still in use the kernel turns this into
         # autoclear, so the loop device goes away with the ext4 mount.
-        k.ioctl(lfd, LOOP_CLR_FD)
+        k.ioctl(lfd, uapi.LOOP_CLR_FD)
         os.close(lfd)
     mnt_id = k.mnt_id_old(tree("/mnt/D"))
     fstype = {e.mnt_id: e.fstype for e in mountinfo()}.get(mnt_id)

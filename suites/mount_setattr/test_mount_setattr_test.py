@@ -20,7 +20,7 @@ from helpers.errors import raises_errno
 from helpers.ns import enter_userns, setup_userns
 from helpers.proc import in_child
 
-from mount_setattr_tree import FOUR, is_mount_root, is_shared, mnt_flags, setattr_fd, setattr_path
+from suites.mount_setattr.mount_setattr_tree import FOUR, is_mount_root, is_shared, mnt_flags, setattr_fd, setattr_path
 
 FILE = "mount_setattr/mount_setattr_test.c"
 pytestmark = [pytest.mark.userns]

@@ -29,13 +29,12 @@ from helpers.errors import raises_errno
 from helpers.ns import get_userns_fd
 from helpers.proc import in_child
 
-from mount_setattr_tree import is_mount_root, setattr_fd, setattr_path
+from suites.mount_setattr.mount_setattr_tree import is_mount_root, setattr_fd, setattr_path
 
 FILE = "mount_setattr/mount_setattr_test.c"
 pytestmark = [pytest.mark.root]
 
 IDMAP = uapi.MOUNT_ATTR_IDMAP
-PROC_USER_INIT_INO = 0xEFFFFFFD
 CLONE_FLAGS = (uapi.AT_EMPTY_PATH | uapi.AT_NO_AUTOMOUNT | uapi.AT_SYMLINK_NOFOLLOW
                | uapi.OPEN_TREE_CLOEXEC | uapi.OPEN_TREE_CLONE)
 ATTACHED_FLAGS = CLONE_FLAGS & ~uapi.OPEN_TREE_CLONE
@@ -86,7 +85,7 @@ def test_invalid_fd_initial_userns(ext4_mnt_d):
     """Idmapping a detached mount with the initial user namespace is EPERM."""
     tree_fd = k.open_tree(-errno.EBADF, ext4_mnt_d, CLONE_FLAGS & ~uapi.AT_EMPTY_PATH)
     userns = os.open("/proc/self/ns/user", os.O_RDONLY | os.O_CLOEXEC)
-    assert os.fstat(userns).st_ino == PROC_USER_INIT_INO, \
+    assert os.fstat(userns).st_ino == uapi.PROC_USER_INIT_INO, \
         "the test process is not in the initial user namespace"
     with raises_errno(errno.EPERM):
         setattr_fd(tree_fd, attr_set=IDMAP, userns_fd=userns)

@@ -22,7 +22,6 @@ from helpers.ns import mnt_ns_info, ns_id, open_ns
 
 FILE = "filesystems/nsfs/iterate_mntns.c"
 COUNT = 11
-PROC_PID_INIT_INO = 0xEFFFFFFC  # inode of the initial pid namespace's nsfs file
 
 pytestmark = [pytest.mark.root, pytest.mark.requires("ns_mnt_get_info", "ns_get_mntns_id")]
 
@@ -50,7 +49,7 @@ def init_pidns():
     """NEXT/PREV answer EPERM outside the initial pid namespace (a container,
     or a runner that starts pytest in its own pid ns): that is a property of
     the environment, not of the kernel under test."""
-    if os.stat("/proc/self/ns/pid").st_ino != PROC_PID_INIT_INO:
+    if os.stat("/proc/self/ns/pid").st_ino != uapi.PROC_PID_INIT_INO:
         pytest.skip("needs the initial pid namespace: NS_MNT_GET_NEXT/PREV are EPERM elsewhere")
 
 

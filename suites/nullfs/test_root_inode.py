@@ -2,7 +2,6 @@
 2.1): an empty, immutable, S_NOATIME directory with inode number 1; lookups
 of any name fail with ENOENT, attribute changes with EPERM, locks with ENOLCK
 and notification marks with EINVAL (FS_DISALLOW_NOTIFY)."""
-import ctypes
 import errno
 import fcntl
 import os
@@ -167,7 +166,6 @@ def test_readdir_does_not_update_atime(atime):
     assert os.stat("/").st_atime_ns == before
 
 
-F_OFD_GETLK, F_OFD_SETLK = 36, 37
 
 
 def _flock_struct(kind):
@@ -180,7 +178,7 @@ LOCKS = {
     "flock_shared": lambda fd: fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB),
     "posix_setlk": lambda fd: fcntl.fcntl(fd, fcntl.F_SETLK, _flock_struct(fcntl.F_RDLCK)),
     "posix_getlk": lambda fd: fcntl.fcntl(fd, fcntl.F_GETLK, _flock_struct(fcntl.F_RDLCK)),
-    "ofd_setlk": lambda fd: fcntl.fcntl(fd, F_OFD_SETLK, _flock_struct(fcntl.F_RDLCK)),
+    "ofd_setlk": lambda fd: fcntl.fcntl(fd, uapi.F_OFD_SETLK, _flock_struct(fcntl.F_RDLCK)),
 }
 
 
@@ -193,19 +191,8 @@ def test_locks_are_enolck(op):
         LOCKS[op](fd)
 
 
-_libc = ctypes.CDLL(None, use_errno=True)
-IN_OPEN = 0x20
-
-
 def _inotify_add_watch(path):
-    fd = _libc.inotify_init1(os.O_CLOEXEC)
-    assert fd >= 0, os.strerror(ctypes.get_errno())
-    try:
-        if _libc.inotify_add_watch(fd, os.fsencode(path), IN_OPEN) < 0:
-            err = ctypes.get_errno()
-            raise OSError(err, f"inotify_add_watch({path!r}): {os.strerror(err)}")
-    finally:
-        os.close(fd)
+    k.inotify_watch(path, uapi.IN_OPEN)
 
 
 def _dnotify(path):
@@ -218,9 +205,9 @@ def _dnotify(path):
 
 def _fanotify_mark(kind):
     def mark(path):
-        fd = k.syscall("fanotify_init", uapi.FAN_CLASS_NOTIF | uapi.FAN_CLOEXEC, os.O_RDONLY)
+        fd = k.fanotify_init(uapi.FAN_CLASS_NOTIF | uapi.FAN_CLOEXEC, os.O_RDONLY)
         try:
-            k.syscall("fanotify_mark", fd, uapi.FAN_MARK_ADD | kind, uapi.FAN_OPEN, uapi.AT_FDCWD, path)
+            k.fanotify_mark(fd, uapi.FAN_MARK_ADD | kind, uapi.FAN_OPEN, uapi.AT_FDCWD, path)
         finally:
             os.close(fd)
     return mark

@@ -22,8 +22,9 @@ from helpers.errors import raises_errno
 from helpers.mounts import make_rprivate, tmpfs
 from helpers.ns import enter_userns
 from helpers.proc import in_child
+from helpers.newns import setns_mnt
 
-from otns import CLOEXEC, NS, REC, setns_mnt
+CLOEXEC, NS, REC = uapi.OPEN_TREE_CLOEXEC, uapi.OPEN_TREE_NAMESPACE, uapi.AT_RECURSIVE
 
 FILE = "filesystems/open_tree_ns/open_tree_ns_covered_test.c"
 

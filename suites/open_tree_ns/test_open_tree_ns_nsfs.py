@@ -17,8 +17,9 @@ from helpers import uapi
 from helpers import sys as k
 from helpers.errors import raises_errno
 from helpers.proc import in_child, waiting_child
+from helpers.newns import mnt_points, open_tree_ns, setns_mnt
 
-from otns import CLOEXEC, NS, REC, mnt_points, open_tree_ns, setns_mnt
+CLOEXEC, NS, REC = uapi.OPEN_TREE_CLOEXEC, uapi.OPEN_TREE_NAMESPACE, uapi.AT_RECURSIVE
 
 pytestmark = [pytest.mark.root,
               pytest.mark.requires("open_tree_namespace", "statmount", "listmount",

@@ -15,8 +15,9 @@ from helpers.ns import (caps_down, enter_userns, mnt_ns_info, ns_id, own_mntns_i
                         setup_userns)
 from helpers.proc import in_child
 from helpers.sys import capset_effective
+from helpers.newns import ns_mounts, ns_table, open_tree_ns, setns_mnt
 
-from otns import CLOEXEC, NS, REC, ns_mounts, ns_table, open_tree_ns, setns_mnt
+CLOEXEC, NS, REC = uapi.OPEN_TREE_CLOEXEC, uapi.OPEN_TREE_NAMESPACE, uapi.AT_RECURSIVE
 
 pytestmark = [pytest.mark.requires("open_tree_namespace", "statmount", "listmount",
                                    "ns_get_mntns_id", "mnt_id_req_ns_id")]

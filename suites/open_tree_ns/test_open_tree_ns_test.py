@@ -30,8 +30,9 @@ from helpers.errors import raises_errno
 from helpers.mounts import statmount
 from helpers.ns import caps_down, enter_userns, new_mntns, own_mntns_id
 from helpers.proc import in_child
+from helpers.newns import ns_mounts, open_tree_ns, setns_and_report, umount_all_after_setns
 
-from otns import CLOEXEC, NS, REC, ns_mounts, open_tree_ns, setns_and_report, setns_mnt
+CLOEXEC, NS, REC = uapi.OPEN_TREE_CLOEXEC, uapi.OPEN_TREE_NAMESPACE, uapi.AT_RECURSIVE
 
 FILE = "filesystems/open_tree_ns/open_tree_ns_test.c"
 
@@ -166,22 +167,6 @@ def test_recursive_in_userns():
     in_child(child)
 
 
-def _umount_all_after_setns(fd, new):
-    """setns, then umount2(MNT_DETACH) every mount, newest first: {point: errno}."""
-    ids = ns_mounts(new, flags=uapi.LISTMOUNT_REVERSE, nr=256)
-    assert len(ids) >= 1
-    points = [statmount(m, uapi.STATMOUNT_MNT_POINT, mnt_ns_id=new).mnt_point for m in ids]
-    setns_mnt(fd)
-    result = {}
-    for point in points:
-        try:
-            k.umount2(point, uapi.MNT_DETACH)
-            result[point] = 0
-        except OSError as e:
-            result[point] = e.errno
-    return result
-
-
 @pytest.mark.userns
 @up("open_tree_ns_userns.umount_fails_einval")
 def test_umount_fails_einval():
@@ -190,7 +175,7 @@ def test_umount_fails_einval():
     def child():
         enter_userns()
         fd, new = open_tree_ns("/", NS | REC | CLOEXEC)
-        return _umount_all_after_setns(fd, new)
+        return umount_all_after_setns(fd, new)
     result = in_child(child)
     assert result and all(err == errno.EINVAL for err in result.values()), result
 
@@ -202,7 +187,7 @@ def test_umount_succeeds():
     new_mntns(private=False)
     k.mount(None, "/", None, uapi.MS_SLAVE | uapi.MS_REC)
     fd, new = open_tree_ns("/", NS | REC | CLOEXEC)
-    result = _umount_all_after_setns(fd, new)
+    result = umount_all_after_setns(fd, new)
     assert result and all(err == 0 for err in result.values()), result
 
 

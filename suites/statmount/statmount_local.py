@@ -1,75 +1,8 @@
-"""Small pieces the statmount twins need that helpers/ does not have (yet).
-
-Each is a candidate for helpers/ (see the suite's report):
-- statfs_type(): statfs(2).f_type (helpers.sys has no statfs wrapper).
-- reporting_child(): helpers.proc.waiting_child that also hands back fn()'s
-  return value, so the parent can compare its view with the child's.
-- keep_sources_readable(): lets pytest show source lines of a failure that
-  happens while the test process is chrooted away from the source tree.
-"""
-import ctypes
+"""keep_sources_readable(): lets pytest show source lines of a failure that
+happens while the test process is chrooted away from the source tree (a
+candidate for harness/ if other suites chroot too)."""
 import linecache
-import os
-import pickle
 import sys
-from contextlib import contextmanager
-
-from helpers.proc import ChildError, _encode, _decode
-
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-class _Statfs(ctypes.Structure):
-    _fields_ = [("f_type", ctypes.c_long), ("f_bsize", ctypes.c_long),
-                ("f_blocks", ctypes.c_ulong), ("f_bfree", ctypes.c_ulong),
-                ("f_bavail", ctypes.c_ulong), ("f_files", ctypes.c_ulong),
-                ("f_ffree", ctypes.c_ulong), ("f_fsid", ctypes.c_int * 2),
-                ("f_namelen", ctypes.c_long), ("f_frsize", ctypes.c_long),
-                ("f_flags", ctypes.c_long), ("f_spare", ctypes.c_long * 4)]
-
-
-def statfs_type(path):
-    """statfs(path).f_type, as the unsigned 32-bit magic the kernel stores."""
-    buf = _Statfs()
-    if _libc.statfs(os.fsencode(path), ctypes.byref(buf)) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err), path)
-    return buf.f_type & 0xFFFFFFFF
-
-
-@contextmanager
-def reporting_child(fn):
-    """Fork a child that runs fn(), sends back its return value (or its
-    exception), then waits until the block ends. Yields (pid, value)."""
-    val_r, val_w = os.pipe()
-    done_r, done_w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.close(val_r)
-            os.close(done_w)
-            try:
-                result = ("return", pickle.dumps(fn()))
-            except BaseException as e:  # noqa: BLE001 - goes back to the parent
-                result = _encode(e)
-            os.write(val_w, pickle.dumps(result))
-            os.close(val_w)
-            os.read(done_r, 1)
-        finally:
-            os._exit(0)
-    os.close(val_w)
-    os.close(done_r)
-    try:
-        chunks = []
-        while chunk := os.read(val_r, 65536):
-            chunks.append(chunk)
-        if not chunks:
-            raise ChildError(f"child {pid} died before reporting")
-        yield pid, _decode(pickle.loads(b"".join(chunks)))
-    finally:
-        os.close(done_w)
-        os.close(val_r)
-        os.waitpid(pid, 0)
 
 
 def keep_sources_readable(*modules):

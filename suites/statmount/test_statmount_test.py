@@ -29,7 +29,7 @@ from helpers import uapi
 from helpers.errors import raises_errno
 from helpers.mounts import listmount, make_rprivate, mnt_id_req, statmount, statmount_raw, tmpfs
 from helpers.ns import write_id_maps
-from statmount_local import keep_sources_readable, statfs_type
+from suites.statmount.statmount_local import keep_sources_readable
 
 FILE = "filesystems/statmount/statmount_test.c"
 SM_SIZE = uapi.STATMOUNT_FIXED_SIZE
@@ -130,7 +130,7 @@ def test_statmount_sb_basic_matches_statx_and_statfs(chroot_root):
     assert sm.mask == uapi.STATMOUNT_SB_BASIC
     stx = k.statx(uapi.AT_FDCWD, "/", 0, 0)
     assert (sm.sb_dev_major, sm.sb_dev_minor) == (stx.stx_dev_major, stx.stx_dev_minor)
-    assert sm.sb_magic == statfs_type("/")
+    assert sm.sb_magic == k.statfs("/").f_type
 
 
 @upstream("statmount mount root")

@@ -23,8 +23,7 @@ from helpers import sys as k
 from helpers import uapi
 from helpers.mounts import listmount, mnt_id_req, scratch_dir, statmount, statmount_raw
 from helpers.ns import ns_id, open_ns, own_mntns_id, setup_userns
-from helpers.proc import in_child
-from statmount_local import reporting_child
+from helpers.proc import in_child, reporting_child
 
 FILE = "filesystems/statmount/statmount_test_ns.c"
 SM_SIZE = uapi.STATMOUNT_FIXED_SIZE

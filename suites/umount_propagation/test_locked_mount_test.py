@@ -20,9 +20,8 @@ from helpers import uapi
 from helpers.errors import raises_errno
 from helpers.mounts import make_rprivate, tmpfs
 from helpers.ns import enter_userns
-from helpers.proc import in_child, waiting_child
-from umount_propagation_debugfs import mount_debugfs, tracefs_automount
-from umount_propagation_peer import Peer
+from helpers.proc import Peer, in_child, waiting_child
+from suites.umount_propagation.umount_propagation_debugfs import mount_debugfs, tracefs_automount
 
 FILE = "filesystems/umount_propagation/locked_mount_test.c"
 BENEATH = uapi.MOVE_MOUNT_F_EMPTY_PATH | uapi.MOVE_MOUNT_BENEATH

@@ -15,8 +15,7 @@ from helpers import uapi
 from helpers.errors import raises_errno
 from helpers.mounts import statmount, tmpfs
 from helpers.ns import enter_userns, setup_userns
-from helpers.proc import in_child
-from umount_propagation_peer import Peer
+from helpers.proc import Peer, in_child
 
 STATE = {}
 

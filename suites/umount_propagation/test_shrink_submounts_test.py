@@ -16,7 +16,7 @@ from helpers import sys as k
 from helpers import uapi
 from helpers.errors import raises_errno
 from helpers.mounts import make_rprivate, tmpfs
-from umount_propagation_debugfs import fs_type, mount_debugfs, require_tracefs_automount
+from suites.umount_propagation.umount_propagation_debugfs import fs_type, mount_debugfs, require_tracefs_automount
 
 FILE = "filesystems/umount_propagation/shrink_submounts_test.c"
 

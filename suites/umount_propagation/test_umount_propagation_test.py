@@ -15,7 +15,7 @@ from helpers import sys as k
 from helpers import uapi
 from helpers.errors import raises_errno
 from helpers.mounts import make_rprivate, mountinfo, tmpfs
-from umount_propagation_peer import Peer
+from helpers.proc import Peer
 
 FILE = "filesystems/umount_propagation/umount_propagation_test.c"
 STATE = {}
