@@ -129,35 +129,6 @@ def clone3(fn, flags, exit_signal=signal.SIGCHLD, pidfd=False, **fields):
 
 
 @contextmanager
-def waiting_child(fn=None):
-    """A child that runs fn() (e.g. enters namespaces), then waits until the
-    block ends; yields its pid so /proc/<pid>/ns/* can be opened."""
-    ready_r, ready_w = os.pipe()
-    done_r, done_w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.close(ready_r)
-            os.close(done_w)
-            if fn:
-                fn()
-            os.write(ready_w, b"1")
-            os.read(done_r, 1)
-        finally:
-            os._exit(0)
-    os.close(ready_w)
-    os.close(done_r)
-    try:
-        if os.read(ready_r, 1) != b"1":
-            raise ChildError("waiting child failed before it was ready")
-        yield pid
-    finally:
-        os.close(done_w)
-        os.close(ready_r)
-        os.waitpid(pid, 0)
-
-
-@contextmanager
 def reporting_child(fn):
     """waiting_child that also hands back fn()'s value: a forked child runs
     fn(), sends back its return value (or re-raises its exception here), then
@@ -191,6 +162,15 @@ def reporting_child(fn):
         os.close(done_w)
         os.close(val_r)
         os.waitpid(pid, 0)
+
+
+@contextmanager
+def waiting_child(fn=None):
+    """A child that runs fn() (e.g. enters namespaces), then waits until the
+    block ends; yields its pid so /proc/<pid>/ns/* can be opened. An
+    exception in fn() is re-raised here."""
+    with reporting_child(fn or (lambda: None)) as (pid, _):
+        yield pid
 
 
 # --- two processes taking turns -------------------------------------------------
