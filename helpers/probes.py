@@ -259,6 +259,75 @@ def detached_mount_trees():
                        f"move_mount onto one: {errno.errorcode.get(moved, moved)}")
 
 
+def _private_tmp():
+    """Work under a private tmpfs on /tmp, so a probe leaves nothing on the host."""
+    from helpers.mounts import tmpfs
+    tmpfs("/tmp")
+
+
+@probe("knullfs_covers", "knullfs stand-ins where an unmounted child was, under a held parent (7.1)")
+def knullfs_covers():
+    # A child namespace mounts P with C on P/covered; we hold P and rmdir its
+    # mountpoint here, which unmounts P over there. Looking up "covered"
+    # through the held P finds the knullfs cover on kernels that have covers,
+    # and tmpfs (C, or P's own directory) on kernels that do not.
+    from helpers.mounts import tmpfs
+    from helpers.proc import waiting_child
+
+    def body():
+        _privileged()
+        _private_tmp()
+        os.mkdir("/tmp/p")
+
+        def mount_p_and_c():
+            ksys.unshare(uapi.CLONE_NEWNS)
+            tmpfs("/tmp/p")
+            os.mkdir("/tmp/p/covered")
+            tmpfs("/tmp/p/covered")
+        with waiting_child(mount_p_and_c) as pid:
+            held = os.open(f"/proc/{pid}/root/tmp/p", os.O_PATH)
+            os.rmdir("/tmp/p")
+            found = os.open("covered", os.O_RDONLY | os.O_DIRECTORY, dir_fd=held)
+            return ksys.fstatfs(found).f_type
+    magic = in_child(body)
+    return _decide({uapi.NULL_FS_MAGIC: 1, uapi.TMPFS_MAGIC: 2}.get(magic, -1), {1}, {2},
+                   f"lookup under a held unmounted parent found fs magic {magic:#x}")
+
+
+@probe("move_mount_beneath_root", "MOVE_MOUNT_BENEATH onto the caller's root (7.1)")
+def move_mount_beneath_root():
+    # A clone of "/" (a mount root here) moved beneath "/": older kernels
+    # refuse a target that is the caller's root with EINVAL. Unprivileged,
+    # "/" is always MNT_LOCKED, so an EINVAL there cannot tell the two apart.
+    def body():
+        _privileged()
+        clone = ksys.open_tree(uapi.AT_FDCWD, "/", uapi.OPEN_TREE_CLONE | uapi.AT_RECURSIVE
+                               | uapi.OPEN_TREE_CLOEXEC)
+        return _errno_of(ksys.move_mount, clone, "", uapi.AT_FDCWD, "/",
+                         uapi.MOVE_MOUNT_F_EMPTY_PATH | uapi.MOVE_MOUNT_BENEATH)
+    absent = {errno.EINVAL} if os.geteuid() == 0 else set()
+    return _decide(in_child(body), {0}, absent, "move_mount(clone of /, /, BENEATH)")
+
+
+@probe("move_mount_beneath_locked", "MOVE_MOUNT_BENEATH under an MNT_LOCKED mount (7.1)")
+def move_mount_beneath_locked():
+    # Two tmpfs stacked on a directory, locked by copying them into a user
+    # namespace's mount namespace; then a fresh tmpfs beneath the top one.
+    from helpers.mounts import detached_fs, tmpfs
+    from helpers.ns import setup_userns
+
+    def body():
+        _privileged()
+        _private_tmp()
+        os.mkdir("/tmp/d")
+        tmpfs("/tmp/d")
+        tmpfs("/tmp/d")
+        setup_userns()
+        return _errno_of(ksys.move_mount, detached_fs(), "", uapi.AT_FDCWD, "/tmp/d",
+                         uapi.MOVE_MOUNT_F_EMPTY_PATH | uapi.MOVE_MOUNT_BENEATH)
+    return _decide(in_child(body), {0}, {errno.EINVAL}, "move_mount(BENEATH a locked mount)")
+
+
 @probe("mount_notify", "fanotify mount notifications (6.14)")
 def mount_notify():
     def body():

@@ -4,8 +4,8 @@ While an unmounted mount is still held, a lookup where one of its unmounted
 children used to be finds the knullfs stand-in: an empty read-only directory
 for a directory, an empty regular file for a file. The stand-in cannot be
 watched, locked, leased or mounted on, and the held child becomes an island.
-On kernels without the nullfs root (6.18) the original dentry is found instead:
-requires("nullfs_root").
+On kernels without covers (6.18, and 7.0 although it has the nullfs root)
+the original dentry is found instead: requires("knullfs_covers").
 """
 import errno
 import fcntl
@@ -24,7 +24,7 @@ from helpers.proc import Partner
 from suites.mount_cycle.cycle import fd_path
 
 FILE = "filesystems/mount_cycle/mount_cover_test.c"
-pytestmark = [pytest.mark.userns, pytest.mark.requires("nullfs_root")]
+pytestmark = [pytest.mark.userns, pytest.mark.requires("knullfs_covers")]
 
 F_SETLEASE, F_NOTIFY, F_SETDELEG, DN_ACCESS = 1024, 1026, 1040, 1
 

@@ -164,14 +164,14 @@ def _locked_cover(base):
 
 
 @pytest.mark.userns
-@pytest.mark.requires("move_mount_beneath", "nullfs_root")
+@pytest.mark.requires("move_mount_beneath", "move_mount_beneath_locked")
 def test_beneath_locked_mount_propagated_copy_keeps_the_lock():
     """Through propagation: P (shared) and its peer Q both carry a locked
     cover on d. Sliding a mount beneath P/d unlocks P's cover (the caller's
     own source went beneath it), but the copy propagated beneath Q/d does
     not: Q's cover stays MNT_LOCKED (EINVAL) and keeps hiding Q/d.
 
-    nullfs_root stands in for "beneath a locked mount" support (7.0)."""
+    the move_mount_beneath_locked probe checks for "beneath a locked mount" support."""
     mount_admin()
     _locked_cover("/tmp/P")
     k.mount(None, "/tmp/P", None, uapi.MS_SHARED)

@@ -89,7 +89,7 @@ def setup_locked_overmount():
 
 
 @pytest.mark.root
-@pytest.mark.requires("move_mount_beneath", "nullfs_root")
+@pytest.mark.requires("move_mount_beneath", "move_mount_beneath_root")
 @upstream("beneath_rootfs_success")
 def test_beneath_rootfs_success(orig_root_id):
     """A clone of "/" moved beneath "/" becomes the root after chroot(".")."""
@@ -102,7 +102,7 @@ def test_beneath_rootfs_success(orig_root_id):
 
 
 @pytest.mark.root
-@pytest.mark.requires("move_mount_beneath", "nullfs_root")
+@pytest.mark.requires("move_mount_beneath", "move_mount_beneath_root")
 @upstream("beneath_rootfs_old_root_stacked")
 def test_beneath_rootfs_old_root_stacked(orig_root_id):
     """After BENEATH "/", the old root sits on top of the clone (its parent)."""
@@ -134,14 +134,14 @@ def test_beneath_rootfs_in_chroot_fail(orig_root_id):
 
 
 @pytest.mark.root
-@pytest.mark.requires("move_mount_beneath", "nullfs_root")
+@pytest.mark.requires("move_mount_beneath", "move_mount_beneath_root")
 @upstream("beneath_rootfs_in_chroot_success")
 def test_beneath_rootfs_in_chroot_success(orig_root_id):
     """In a chroot onto a mount root, BENEATH "/" slides the clone under it.
 
     Moving beneath the caller's root came with the nullfs-root series (7.0);
     6.5..6.18 refuse it in can_move_mount_beneath() (target == fs->root:
-    EINVAL, seen on 6.18), so this SKIPs there on nullfs_root."""
+    EINVAL, seen on 6.18), so this SKIPs there on move_mount_beneath_root."""
     os.mkdir("/chroot_dir")
     tmpfs("/chroot_dir")
     chroot_id = k.mnt_id_unique("/chroot_dir")
@@ -157,7 +157,7 @@ def test_beneath_rootfs_in_chroot_success(orig_root_id):
 
 
 @pytest.mark.root
-@pytest.mark.requires("move_mount_beneath", "nullfs_root")
+@pytest.mark.requires("move_mount_beneath", "move_mount_beneath_root", "move_mount_beneath_locked")
 @upstream("beneath_rootfs_locked_transfer")
 def test_beneath_rootfs_locked_transfer(orig_root_id):
     """The locked root loses MNT_LOCKED once the caller's own clone is beneath it."""
@@ -172,7 +172,7 @@ def test_beneath_rootfs_locked_transfer(orig_root_id):
 
 
 @pytest.mark.root
-@pytest.mark.requires("move_mount_beneath", "nullfs_root")
+@pytest.mark.requires("move_mount_beneath", "move_mount_beneath_root", "move_mount_beneath_locked")
 @upstream("beneath_rootfs_locked_containment")
 def test_beneath_rootfs_locked_containment(orig_root_id):
     """The clone placed beneath a locked root inherits the lock: EINVAL on umount."""
@@ -191,15 +191,14 @@ def test_beneath_rootfs_locked_containment(orig_root_id):
 
 
 @pytest.mark.root
-@pytest.mark.requires("move_mount_beneath", "nullfs_root")
+@pytest.mark.requires("move_mount_beneath", "move_mount_beneath_locked")
 @upstream("beneath_non_rootfs_locked_transfer")
 def test_beneath_non_rootfs_locked_transfer(orig_root_id):
     """A detached tmpfs moved beneath a locked overmount unlocks the overmount.
 
-    Moving beneath a locked mount at all is 7.x: 6.5..6.18 refuse it
+    Moving beneath a locked mount at all is new: 6.5 ... 7.0 refuse it
     (IS_MNT_LOCKED(mnt_to) -> EINVAL in can_move_mount_beneath, seen on
-    6.18). It arrived with the nullfs-root series, which is the closest
-    probe there is (a dedicated one is asked for in the report)."""
+    6.18 and 7.0.13); the move_mount_beneath_locked probe finds it from 7.1."""
     setup_locked_overmount()
     mfd = detached_fs()
     new_id = k.mnt_id_unique(fd=mfd)
@@ -209,12 +208,12 @@ def test_beneath_non_rootfs_locked_transfer(orig_root_id):
 
 
 @pytest.mark.root
-@pytest.mark.requires("move_mount_beneath", "nullfs_root")
+@pytest.mark.requires("move_mount_beneath", "move_mount_beneath_locked")
 @upstream("beneath_non_rootfs_locked_containment")
 def test_beneath_non_rootfs_locked_containment(orig_root_id):
     """The mount moved beneath a locked overmount takes over its lock.
 
-    Gated on nullfs_root for the reason given in the transfer case."""
+    Gated on move_mount_beneath_locked, as the transfer case."""
     setup_locked_overmount()
     mfd = detached_fs()
     new_id = k.mnt_id_unique(fd=mfd)

@@ -102,7 +102,7 @@ def test_automount_locked_in_the_triggering_namespace(env):
 
 
 @pytest.mark.root
-@pytest.mark.requires("move_mount_beneath", "nullfs_root")
+@pytest.mark.requires("move_mount_beneath", "move_mount_beneath_locked")
 @upstream("expiry_leaves_a_locked_mount_alone")
 def test_expiry_leaves_a_locked_mount_alone(env):
     """A shrinkable bind moved beneath a locked cover takes the lock over and
@@ -110,7 +110,7 @@ def test_expiry_leaves_a_locked_mount_alone(env):
     hidden.
 
     Moving beneath a locked mount is 7.x (6.18 refuses it with EINVAL);
-    nullfs_root stands in for that feature."""
+    the move_mount_beneath_locked probe checks for that feature."""
     need_tracing(env)
     b = env.base
     os.mkdir(f"{b}/shr")
@@ -215,7 +215,7 @@ def move_beneath(src, dst):
 
 
 @pytest.mark.root
-@pytest.mark.requires("move_mount_beneath", "nullfs_root")
+@pytest.mark.requires("move_mount_beneath", "move_mount_beneath_locked")
 @upstream("mount_namespace_file_cant_take_the_lock")
 def test_mount_namespace_file_cant_take_the_lock(env):
     """MOVE_MOUNT_BENEATH of a mount-namespace file under a locked cover is
@@ -223,7 +223,7 @@ def test_mount_namespace_file_cant_take_the_lock(env):
     regular file may take the lock over.
 
     Moving beneath a locked mount is 7.x (6.18 refuses every source with
-    EINVAL); nullfs_root stands in for that feature."""
+    EINVAL); the move_mount_beneath_locked probe checks for that feature."""
     p = f"{env.base}/P"
     os.mkdir(p)
     tmpfs(p)
