@@ -36,7 +36,7 @@ FIRST_RELEASE = {
     "detached_mount_trees": "6.18",
     "listns": "6.19",
     "nullfs_root": "7.0",
-    "knullfs_covers": "7.1",
+    "knullfs_covers": "7.3",
     "move_mount_beneath_root": "7.1",
     "move_mount_beneath_locked": "7.1",
     "open_tree_namespace": "7.0",

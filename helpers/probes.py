@@ -265,7 +265,7 @@ def _private_tmp():
     tmpfs("/tmp")
 
 
-@probe("knullfs_covers", "knullfs stand-ins where an unmounted child was, under a held parent (7.1)")
+@probe("knullfs_covers", "knullfs stand-ins where an unmounted child was, under a held parent (7.3)")
 def knullfs_covers():
     # A child namespace mounts P with C on P/covered; we hold P and rmdir its
     # mountpoint here, which unmounts P over there. Looking up "covered"
