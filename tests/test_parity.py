@@ -7,6 +7,9 @@ import sys
 import pytest
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
+# Pure computation on a subprocess's output: run in the pytest process, so
+# the module-scoped fixture is computed once instead of once per forked case.
+pytestmark = pytest.mark.no_fork
 
 
 @pytest.fixture(scope="module")
