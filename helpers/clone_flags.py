@@ -15,7 +15,7 @@ import os
 import signal
 
 from helpers import uapi
-from helpers.kernel import parse_version, version
+from helpers.flags import defined
 
 # clone3 rejects CSIGNAL bits (the exit signal has its own field) except the
 # one reused as CLONE_NEWTIME, and CLONE_DETACHED.
@@ -66,28 +66,14 @@ FIRST_RELEASE_EVIDENCE = {
 }
 
 
-def _defined(table, ver=None):
-    ver = ver or version()
-    mask = 0
-    for bits, _, since in table:
-        if ver >= parse_version(since):
-            mask |= bits
-    return mask
-
-
 def clone3_flags(ver=None):
     """Mask of every flag bit clone3(2) of kernel `ver` (default: running) defines."""
-    return _defined(CLONE3_FLAGS, ver)
+    return defined(CLONE3_FLAGS, ver)
 
 
 def unshare_flags(ver=None):
     """Mask of every flag unshare(2) of kernel `ver` accepts."""
-    return _defined(UNSHARE_FLAGS, ver)
-
-
-def names(table, ver=None):
-    ver = ver or version()
-    return [name for _, name, since in table if ver >= parse_version(since)]
+    return defined(UNSHARE_FLAGS, ver)
 
 
 def unknown_clone3_flag(ver=None):

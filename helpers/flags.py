@@ -75,8 +75,11 @@ TABLES = {
 
 
 def _rows(table, ver=None):
+    """(bit, name) of the rows defined on kernel `ver` (default: running);
+    `table` is a name in TABLES or a list of (bit, name, since) rows."""
     ver = ver or version()
-    return [(bit, name) for bit, name, since in TABLES[table] if ver >= parse_version(since)]
+    rows = TABLES[table] if isinstance(table, str) else table
+    return [(bit, name) for bit, name, since in rows if ver >= parse_version(since)]
 
 
 def defined(table, ver=None):

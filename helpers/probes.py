@@ -11,8 +11,9 @@ import signal
 
 from helpers import uapi
 from helpers import sys as ksys
-from helpers.mounts import mnt_id_req, statmount
-from helpers.proc import in_child
+from helpers.mounts import detached_fs, mnt_id_req, statmount, tmpfs
+from helpers.ns import new_mntns, own_mntns_id, setup_userns
+from helpers.proc import clone3, in_child, waiting_child
 from helpers.sys import SyscallError, ffi
 
 PROBES = {}
@@ -38,18 +39,27 @@ def _errno_of(fn, *args):
         return e.errno
 
 
-def _decide(err, present, absent, what):
-    if err in present:
+def _show(value):
+    """An errno by name (0 = success); anything else (fs magic, fs name) as is."""
+    if value == 0:
+        return "success"
+    if isinstance(value, int) and value in errno.errorcode:
+        return errno.errorcode[value]
+    return hex(value) if isinstance(value, int) else repr(value)
+
+
+def _decide(value, present, absent, what):
+    """True/False only for the answers that prove it; anything else is unknown."""
+    if value in present:
         return True
-    if err in absent:
+    if value in absent:
         return False
-    raise ProbeUnknown(f"{what}: unexpected {errno.errorcode.get(err, err) if err else 'success'}")
+    raise ProbeUnknown(f"{what}: unexpected {_show(value)}")
 
 
 def _privileged():
     """Run a probe body with CAP_SYS_ADMIN over a mount namespace: as root in
     a private copy of ours, otherwise in a fresh user+mount namespace."""
-    from helpers.ns import new_mntns, setup_userns
     if os.geteuid() == 0:
         new_mntns()
     else:
@@ -93,7 +103,6 @@ def listmount_reverse():
 
 @probe("mnt_id_req_ns_id", "mnt_id_req VER1: statmount/listmount of a namespace by id")
 def mnt_id_req_ns_id():
-    from helpers.ns import own_mntns_id
     req = mnt_id_req(uapi.LSMT_ROOT, mnt_ns_id=own_mntns_id())
     ids = ffi.new("uint64_t[1]")
     return _decide(_errno_of(ksys.syscall, "listmount", req, ids, 1, 0),
@@ -148,13 +157,11 @@ def open_tree():
 
 @probe("open_tree_attr", "open_tree_attr(2) (6.15)")
 def open_tree_attr():
-    def body():
-        try:
-            os.close(ksys.open_tree_attr(uapi.AT_FDCWD, "/", uapi.OPEN_TREE_CLOEXEC, None, 0))
-            return True
-        except SyscallError as e:
-            return _decide(e.errno, set(), {errno.ENOSYS}, "open_tree_attr('/')")
-    return body()
+    try:
+        os.close(ksys.open_tree_attr(uapi.AT_FDCWD, "/", uapi.OPEN_TREE_CLOEXEC, None, 0))
+        return True
+    except SyscallError as e:
+        return _decide(e.errno, set(), {errno.ENOSYS}, "open_tree_attr('/')")
 
 
 @probe("open_tree_namespace", "open_tree(OPEN_TREE_NAMESPACE) (7.0)")
@@ -191,8 +198,6 @@ def unshare_empty_mntns():
 
 @probe("clone_empty_mntns", "clone3(CLONE_EMPTY_MNTNS) (7.1)")
 def clone_empty_mntns():
-    from helpers.proc import clone3
-
     def body():
         try:
             clone3(lambda: 0, uapi.CLONE_EMPTY_MNTNS, signal.SIGCHLD)
@@ -213,9 +218,7 @@ def nullfs_root():
             if sm.mnt_parent_id == sm.mnt_id:
                 return sm.fs_type
             mnt = sm.mnt_parent_id
-    bottom = in_child(body)
-    return _decide({"nullfs": 1, "rootfs": 2}.get(bottom, -1), {1}, {2},
-                   f"bottom of the mount stack is {bottom!r}")
+    return _decide(in_child(body), {"nullfs"}, {"rootfs"}, "bottom of the mount stack")
 
 
 @probe("move_mount_beneath", "MOVE_MOUNT_BENEATH (6.5)")
@@ -243,8 +246,6 @@ def detached_mount_trees():
     # Older kernels refuse both with EINVAL (the source or target is not in
     # the caller's namespace). Fresh, valid detached tmpfs mounts leave EINVAL
     # no other meaning here; the two answers must agree.
-    from helpers.mounts import detached_fs
-
     def body():
         _privileged()
         target, source = detached_fs(), detached_fs()
@@ -261,7 +262,6 @@ def detached_mount_trees():
 
 def _private_tmp():
     """Work under a private tmpfs on /tmp, so a probe leaves nothing on the host."""
-    from helpers.mounts import tmpfs
     tmpfs("/tmp")
 
 
@@ -271,9 +271,6 @@ def knullfs_covers():
     # mountpoint here, which unmounts P over there. Looking up "covered"
     # through the held P finds the knullfs cover on kernels that have covers,
     # and tmpfs (C, or P's own directory) on kernels that do not.
-    from helpers.mounts import tmpfs
-    from helpers.proc import waiting_child
-
     def body():
         _privileged()
         _private_tmp()
@@ -289,9 +286,8 @@ def knullfs_covers():
             os.rmdir("/tmp/p")
             found = os.open("covered", os.O_RDONLY | os.O_DIRECTORY, dir_fd=held)
             return ksys.fstatfs(found).f_type
-    magic = in_child(body)
-    return _decide({uapi.NULL_FS_MAGIC: 1, uapi.TMPFS_MAGIC: 2}.get(magic, -1), {1}, {2},
-                   f"lookup under a held unmounted parent found fs magic {magic:#x}")
+    return _decide(in_child(body), {uapi.NULL_FS_MAGIC}, {uapi.TMPFS_MAGIC},
+                   "fs magic found under a held unmounted parent")
 
 
 @probe("move_mount_beneath_root", "MOVE_MOUNT_BENEATH onto the caller's root (7.1)")
@@ -313,9 +309,6 @@ def move_mount_beneath_root():
 def move_mount_beneath_locked():
     # Two tmpfs stacked on a directory, locked by copying them into a user
     # namespace's mount namespace; then a fresh tmpfs beneath the top one.
-    from helpers.mounts import detached_fs, tmpfs
-    from helpers.ns import setup_userns
-
     def body():
         _privileged()
         _private_tmp()
