@@ -2,8 +2,8 @@
 behaviour, harness/ holds the pytest plugins (forked isolation, feature probes,
 upstream parity, known defects, KTAP), vm/ boots kernels and runs the suite."""
 pytest_plugins = [
+    "harness.features",   # before isolation, which imports it
     "harness.isolation",
-    "harness.features",
     "harness.upstream",
     "harness.defects",
     "harness.ktap",

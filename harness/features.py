@@ -59,15 +59,24 @@ def pytest_addoption(parser):
 
 def features(config):
     if _KEY not in config.stash:
-        config.stash[_KEY] = probes.run_all()
+        # An xdist worker takes the controller's answers: same kernel, same
+        # user, and probing again in every worker costs seconds under TCG.
+        given = getattr(config, "workerinput", {}).get("mntns_features")
+        config.stash[_KEY] = given if given is not None else probes.run_all()
     return config.stash[_KEY]
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session):
-    # Probe once per process (controller and each xdist worker) before any
-    # test forks: a probe result cached in a forked test dies with it.
+    # Probe once, before any test forks: a probe result cached in a forked
+    # test dies with it.
     features(session.config)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    """xdist controller -> worker: hand over the probe results."""
+    node.workerinput["mntns_features"] = features(node.config)
 
 
 def pytest_configure(config):
@@ -97,7 +106,10 @@ def _missing(config, name):
 _STRICT = pytest.StashKey[str]()
 
 
-def _check_required(item):
+def _missing_feature(item):
+    """The skip reason for the first required feature the kernel lacks;
+    under --strict-features a feature missing at or past its first release
+    is stashed to FAIL in the call phase instead (FAIL, not ERROR)."""
     config = item.config
     for mark in item.iter_markers("requires"):
         for name in mark.args:
@@ -107,22 +119,31 @@ def _check_required(item):
             doc = probes.PROBES[name].doc
             if config.getoption("--strict-features") and since and \
                     kernel.version() >= kernel.parse_version(since):
-                # Fail in the call phase, so the verdict is FAIL, not ERROR.
                 item.stash[_STRICT] = (f"feature {name} ({doc}) missing on {kernel.release()}, "
                                        f"which is at or past {since}")
-                return
-            pytest.skip(f"kernel lacks {name}: {doc}")
+                return None
+            return f"kernel lacks {name}: {doc}"
+    return None
+
+
+def skip_reason(item):
+    """Why this item SKIPs here, decided from markers and probes alone
+    (None: it runs). harness.isolation asks before forking, so a case that
+    cannot run costs no process and no mount-namespace copy."""
+    if item.get_closest_marker("root") and os.geteuid() != 0:
+        return "needs root: CAP_SYS_ADMIN in the initial user namespace"
+    if item.get_closest_marker("userns") and features(item.config)["userns"] is False:
+        return "needs user namespaces: unshare(CLONE_NEWUSER) is refused for this user"
+    if item.get_closest_marker("vm_only") and kernel.boot_record() is None:
+        return "needs the VM runner's boot record (MNTNS_BOOT_RECORD): run with --kernel"
+    return _missing_feature(item)
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item):
-    if item.get_closest_marker("root") and os.geteuid() != 0:
-        pytest.skip("needs root: CAP_SYS_ADMIN in the initial user namespace")
-    if item.get_closest_marker("userns") and features(item.config)["userns"] is False:
-        pytest.skip("needs user namespaces: unshare(CLONE_NEWUSER) is refused for this user")
-    if item.get_closest_marker("vm_only") and kernel.boot_record() is None:
-        pytest.skip("needs the VM runner's boot record (MNTNS_BOOT_RECORD): run with --kernel")
-    _check_required(item)
+    reason = skip_reason(item)
+    if reason:
+        pytest.skip(reason)
 
 
 @pytest.hookimpl(tryfirst=True)
