@@ -1,5 +1,6 @@
 """python -m vm list [--mirror URL]      -- what kernels exist
-   python -m vm run PYTEST-ARGS...       -- same as pytest -p vm.plugin PYTEST-ARGS"""
+   python -m vm run PYTEST-ARGS...       -- same as pytest -p vm.plugin PYTEST-ARGS
+   python -m vm bench --kernel K ...     -- the runner's speed in numbers (vm/bench.py)"""
 import sys
 
 
@@ -11,6 +12,9 @@ def main(argv):
     if argv[:1] == ["run"]:
         import pytest
         return pytest.main(["-p", "vm.plugin", *argv[1:]])
+    if argv[:1] == ["bench"]:
+        from .bench import main as bench
+        return bench(argv[1:])
     print(__doc__)
     return 2
 
