@@ -45,6 +45,7 @@ def test_binary_preferred_and_modules_fetched():
                           "linux-modules-7.3.4+deb13-cloud-amd64")
     assert kernels.resolve_versions("7.0.4", AVAIL)[0].packages == (
         "linux-binary-7.0.4+deb13-cloud-amd64",)
+    assert a.versions == ("7.3.4-1~bpo13+1", "7.3.4-1~bpo13+1")  # fetched at exactly these
 
 
 def test_all_is_newest_of_each_default_series_present():
@@ -126,7 +127,10 @@ def test_summary_shape(tmp_path):
         "suites/test_x.py::test_s": {"7.3": "SKIP"},
         "suites/test_x.py::test_xf": {"7.3": "XFAIL"},
     }
-    assert report.exit_code(s) == 1
+    assert report.exit_code(s) == 6  # a crashed kernel outranks failed tests
+    s["kernels"]["6.18"]["status"] = "infra"
+    assert report.exit_code(s) == 1  # failed tests outrank an untested kernel
+    s["kernels"]["6.18"]["status"] = "error"
     report.write(s, tmp_path / "out", {"6.18": "console: Kernel panic"})
     assert json.loads((tmp_path / "out/summary.json").read_text()) == json.loads(json.dumps(s))
     md = (tmp_path / "out/summary.md").read_text()

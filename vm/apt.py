@@ -24,6 +24,11 @@ def cache_root() -> Path:
     return Path(base) / "mntns-conformance"
 
 
+def debs_dir(root: Path | None = None) -> Path:
+    """Where downloaded .debs are kept (also read by kernels.py's cache)."""
+    return (root or cache_root()) / "apt" / "debs"
+
+
 def system_mirror() -> str:
     """The Debian archive URI named by the machine's own apt sources.
 
@@ -63,7 +68,7 @@ class PrivateApt:
         self.sources = self.root / "sources.list"
         self.state = self.root / "state"
         self.cache = self.root / "cache"
-        self.debs = self.root / "debs"
+        self.debs = debs_dir(root)
 
     def _setup(self) -> None:
         for d in (self.state / "lists/partial", self.cache / "archives/partial", self.debs):
@@ -133,12 +138,24 @@ class PrivateApt:
                 out[pkg] = line.split(":", 1)[1].strip()
         return out
 
-    def download(self, packages: list[str]) -> list[Path]:
-        """Fetch .debs into <cache>/apt/debs, skipping ones already there."""
+    def download(self, pins: list[str]) -> list[Path]:
+        """Fetch exact versions, given as apt pins "name=version", into
+        <cache>/apt/debs.  A file there is reused only under that version's
+        own name: a Debian respin (same package name, new version) is fetched."""
         self._setup()
-        want = [p for p in packages if not list(self.debs.glob(f"{p}_*.deb"))]
+        files = [self.debs / deb_name(*pin.split("=", 1)) for pin in pins]
+        want = [pin for pin, f in zip(pins, files) if not f.exists()]
         if want:
             self.update()
             print(f"vm: apt-get download {' '.join(want)}", flush=True)
             self._run("apt-get", "download", *want)
-        return [sorted(self.debs.glob(f"{p}_*.deb"))[-1] for p in packages]
+        missing = [f.name for f in files if not f.exists()]
+        if missing:
+            raise RuntimeError(f"apt-get download left no {', '.join(missing)} in {self.debs}")
+        return files
+
+
+def deb_name(package: str, version: str, arch: str = "amd64") -> str:
+    """The file name `apt-get download` gives: <pkg>_<version>_<arch>.deb with
+    an epoch's ':' written %3a."""
+    return f"{package}_{version.replace(':', '%3a')}_{arch}.deb"

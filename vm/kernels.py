@@ -2,13 +2,15 @@
 (+ optional modules tree), fetching Debian packages when needed."""
 from __future__ import annotations
 
+import hashlib
 import re
 import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from .apt import PrivateApt, cache_root
+from . import errors
+from .apt import PrivateApt, cache_root, deb_name, debs_dir
 
 # Series tested by `--kernel all` (newest packaged point release of each).
 DEFAULT_SERIES = ["6.12", "6.18", "6.19", "7.0", "7.1", "7.2", "7.3"]
@@ -21,10 +23,20 @@ PKG_RE = re.compile(r"linux-(image|binary|modules)-(\d[^-]*)-cloud-amd64")
 @dataclass
 class Kernel:
     label: str                  # what the user asked for
-    release: str                # uname -r (results are filed under this)
+    release: str                # uname -r
     vmlinuz: Path | None = None
     modules: Path | None = None  # the lib/modules/<release> directory
-    packages: list[str] | None = None  # Debian packages still to fetch
+    packages: list[str] | None = None  # apt pins "name=version" still to fetch
+    version: str | None = None  # Debian package version (packaged kernels)
+    digest: str | None = None   # short sha256 of the image (image files, build trees)
+
+    @property
+    def name(self) -> str:
+        """Results directory and summary key.  A packaged kernel's release
+        names one kernel (a run resolves each release to one version); an
+        image's does not (two build trees can both say 7.3.4-dirty), so it
+        gets its content hash too."""
+        return f"{self.release}@{self.digest}" if self.digest else self.release
 
 
 @dataclass(frozen=True)
@@ -33,6 +45,7 @@ class Available:
     upstream: str  # e.g. 7.3.4 or 7.3~rc7
     version: str   # Debian version of the image/binary package
     packages: tuple[str, ...]
+    versions: tuple[str, ...] = ()  # each package's version (empty: from the cache)
 
     @property
     def key(self):
@@ -67,10 +80,15 @@ def available(pkgs: dict[str, str]) -> list[Available]:
         boot = kinds.get("binary") or kinds.get("image")
         if not boot:
             continue
-        names = [boot[0]] + ([kinds["modules"][0]] if "modules" in kinds else [])
-        out.append(Available(f"{abi}-cloud-amd64", boot[1].rpartition("-")[0],
-                             boot[1], tuple(names)))
+        pkgs = [boot] + ([kinds["modules"]] if "modules" in kinds else [])
+        out.append(Available(f"{abi}-cloud-amd64", upstream_of(boot[1]), boot[1],
+                             tuple(n for n, _ in pkgs), tuple(v for _, v in pkgs)))
     return sorted(out, key=lambda a: a.key)
+
+
+def upstream_of(debver: str) -> str:
+    """7.3.4-1~bpo13+1 -> 7.3.4 (epoch and Debian revision dropped)."""
+    return debver.partition(":")[2 if ":" in debver else 0].rpartition("-")[0]
 
 
 def nearest(want: str, avail: list[Available], n: int = 5) -> list[str]:
@@ -112,6 +130,20 @@ def kernels_dir() -> Path:
     return cache_root() / "kernels"
 
 
+def is_path(spec: str) -> bool:
+    """A vmlinuz/bzImage or build tree (needs no apt), not a version."""
+    return "/" in spec or Path(spec).exists()
+
+
+# --- image files and build trees ------------------------------------------
+
+def image_digest(image: Path) -> str:
+    """Short content hash of a kernel image: its identity, since two builds
+    can share one release string."""
+    with open(image, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()[:12]
+
+
 def from_path(spec: str) -> Kernel:
     """A vmlinuz/bzImage file or a kernel build tree."""
     p = Path(spec).resolve()
@@ -119,26 +151,42 @@ def from_path(spec: str) -> Kernel:
     if not image.is_file():
         raise LookupError(f"{spec}: no such kernel image (or build tree without arch/x86/boot/bzImage)")
     rel = bzimage_release(image) or image.name
-    k = Kernel(spec, rel, image)
+    k = Kernel(spec, rel, image, digest=image_digest(image))
     if p.is_dir() and (p / "modules.order").is_file() and (p / "modules.order").stat().st_size:
-        k.modules = install_tree_modules(p, rel)
+        k.modules = install_tree_modules(p, k)
     elif image.parent.parent.joinpath("lib/modules", rel).is_dir():
         k.modules = image.parent.parent / "lib/modules" / rel  # e.g. an extracted package
     return k
 
 
-def install_tree_modules(tree: Path, rel: str) -> Path | None:
-    """make modules_install into the cache, so the guest can modprobe them."""
-    dest = kernels_dir() / "build" / rel
-    mods = dest / "lib/modules" / rel
-    if not mods.is_dir():
-        r = subprocess.run(["make", "-C", str(tree), "-s", "modules_install",
-                            f"INSTALL_MOD_PATH={dest}", "DEPMOD=true"],
-                           capture_output=True, text=True)
-        if r.returncode:
-            print(f"warning: modules_install for {tree} failed, no modules in guest:\n{r.stderr[-500:]}")
-            return None
-        depmod(dest, rel)
+def modules_stamp(tree: Path) -> str:
+    """Names, sizes and mtimes of the modules a tree built: `make modules`
+    alone changes them without relinking the bzImage."""
+    h = hashlib.sha256()
+    for entry in (tree / "modules.order").read_text().split():
+        ko = tree / Path(entry).with_suffix(".ko")  # modules.order lists .o since 6.2
+        st = ko.stat() if ko.exists() else None
+        h.update(f"{entry} {st and st.st_size} {st and st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:12]
+
+
+def install_tree_modules(tree: Path, k: Kernel) -> Path | None:
+    """make modules_install into the cache, so the guest can modprobe them;
+    one directory per image (k.name), redone when the modules change."""
+    dest = kernels_dir() / "build" / k.name
+    mods, stamp = dest / "lib/modules" / k.release, dest / ".modules-stamp"
+    want = modules_stamp(tree)
+    if mods.is_dir() and stamp.exists() and stamp.read_text() == want:
+        return mods
+    shutil.rmtree(dest, ignore_errors=True)
+    r = subprocess.run(["make", "-C", str(tree), "-s", "modules_install",
+                        f"INSTALL_MOD_PATH={dest}", "DEPMOD=true"],
+                       capture_output=True, text=True)
+    if r.returncode:
+        print(f"warning: modules_install for {tree} failed, no modules in guest:\n{r.stderr[-500:]}")
+        return None
+    depmod(dest, k.release)
+    stamp.write_text(want)
     return mods
 
 
@@ -156,64 +204,139 @@ def depmod(root: Path, rel: str) -> None:
         subprocess.run(["busybox", "depmod", "-b", str(root), rel], check=True)
 
 
-def extracted(release: str) -> Kernel | None:
-    root = kernels_dir() / release
-    if (root / ".complete").exists():
-        mods = root / "lib/modules" / release
-        if mods.is_dir() and not (mods / "modules.devname").exists():
-            depmod(root, release)  # cached by an older runner, before kmod's depmod
-        # Older packages ship boot/vmlinuz-<rel>, newer lib/modules/<rel>/vmlinuz.
-        image = root / f"boot/vmlinuz-{release}"
-        if not image.exists():
-            image = mods / "vmlinuz"
-        return Kernel(release, release, image, mods if mods.is_dir() else None)
-    return None
+# --- packaged kernels: kernels/deb/<release>/<version>/ ------------------
+# Keyed by the Debian version too: a respin keeps the release (uname -r) and
+# changes only the version.  The old layout, kernels/<release>/, recorded no
+# version; it is adopted when its version can be proven (_adopt_old), else
+# ignored (delete it at will).
+
+def deb_dir(release: str, version: str) -> Path:
+    return kernels_dir() / "deb" / release / version.replace(":", "%3a")
 
 
-def extracted_point_release(spec: str) -> Kernel | None:
-    if not re.fullmatch(r"\d+\.\d+\.\d+", spec):
-        return extracted(spec) if "cloud-amd64" in spec else None
-    for d in sorted(kernels_dir().glob(f"{spec}[+-]*"), reverse=True):
-        if re.fullmatch(re.escape(spec) + r"[+-][^-]*-cloud-amd64", d.name):
-            return extracted(d.name)
-    return None
+def _load(root: Path, release: str) -> Kernel | None:
+    """The Kernel extracted at root, if the extraction completed."""
+    if not (root / ".complete").exists():
+        return None
+    mods = root / "lib/modules" / release
+    if mods.is_dir() and not (mods / "modules.devname").exists():
+        depmod(root, release)  # cached by an older runner, before kmod's depmod
+    # Older packages ship boot/vmlinuz-<rel>, newer lib/modules/<rel>/vmlinuz.
+    image = root / f"boot/vmlinuz-{release}"
+    if not image.exists():
+        image = mods / "vmlinuz"
+    return Kernel(release, release, image, mods if mods.is_dir() else None)
+
+
+def extracted(release: str, version: str) -> Kernel | None:
+    k = _load(deb_dir(release, version), release)
+    if k:
+        k.version = version
+    return k
+
+
+def cached_available() -> list[Available]:
+    """The extracted kernels, oldest first, as Available entries: what can
+    run when the index cannot say what is newest."""
+    out = []
+    for done in kernels_dir().glob("deb/*/*/.complete"):
+        vdir = done.parent
+        if not vdir.name.endswith(".partial"):
+            version = vdir.name.replace("%3a", ":")
+            out.append(Available(vdir.parent.name, upstream_of(version), version, ()))
+    return sorted(out, key=lambda a: a.key)
+
+
+def _adopt_old(a: Available) -> Kernel | None:
+    """Move an old-layout kernels/<release>/ to a's place if it holds a's
+    version: the old runner fetched a package once and never again, so when
+    the only .deb of each package in the apt cache is a's, that is what was
+    extracted."""
+    old = kernels_dir() / a.release
+    if not (old / ".complete").exists() or not a.versions:
+        return None
+    for pkg, ver in zip(a.packages, a.versions):
+        if [f.name for f in debs_dir().glob(f"{pkg}_*.deb")] != [deb_name(pkg, ver)]:
+            return None
+    new = deb_dir(a.release, a.version)
+    new.parent.mkdir(parents=True, exist_ok=True)
+    old.rename(new)
+    return extracted(a.release, a.version)
+
+
+class _Index:
+    """The private apt index, read at most once, and only if a spec needs
+    it.  Unreadable (no network, no mirror): no kernels, and .error says why."""
+
+    def __init__(self, apt: PrivateApt | None):
+        self.apt, self.error, self._avail = apt, None, None
+
+    def available(self) -> list[Available]:
+        if self._avail is None:
+            try:
+                self._avail = available((self.apt or PrivateApt()).kernel_packages())
+            except (RuntimeError, OSError) as e:
+                self.error = " ".join(str(e).split())[:300]
+                self._avail = []
+        return self._avail
+
+
+def _from_cache(spec: str, missing: LookupError, index: _Index) -> list[Available]:
+    """The index has nothing for spec (unreadable, or the archive dropped
+    that version): an extracted kernel may still do, with a warning."""
+    try:
+        picks = resolve_versions(spec, cached_available())
+    except LookupError:
+        if index.error:
+            raise errors.InfraError(f"cannot read the kernel index ({index.error}) "
+                                    f"and no extracted kernel matches {spec!r}") from None
+        raise missing from None
+    why = f"cannot read the kernel index ({index.error})" if index.error else "not in the archive any more"
+    got = ", ".join(f"{a.release} {a.version}" for a in picks)
+    print(f"vm: warning: {spec}: {why}; using the extracted {got}, which may not be the newest", flush=True)
+    return picks
+
+
+def _packaged(spec: str, index: _Index) -> list[Kernel]:
+    """The newest packaged version(s) for spec; the cache serves only that
+    exact version (or, failing the index, whatever _from_cache allows)."""
+    try:
+        picks = resolve_versions(spec, index.available())
+    except LookupError as missing:
+        picks = _from_cache(spec, missing, index)
+    out = []
+    for a in picks:
+        k = extracted(a.release, a.version) or _adopt_old(a) or Kernel(
+            spec, a.release, version=a.version,
+            packages=[f"{p}={v}" for p, v in zip(a.packages, a.versions)])
+        k.label = spec
+        out.append(k)
+    return out
 
 
 def resolve(specs: list[str], apt: PrivateApt | None = None) -> list[Kernel]:
-    """--kernel values -> Kernel list (deduplicated by release). Package
-    kernels not yet extracted carry .packages for fetch() to handle."""
+    """--kernel values -> Kernel list, deduplicated by Kernel.name (so two
+    different images with one release both run).  Package kernels not yet
+    extracted carry .packages for fetch() to handle."""
     out: dict[str, Kernel] = {}
-    avail = None
+    index = _Index(apt)
     for spec in specs:
-        if "/" in spec or Path(spec).exists():
-            k = from_path(spec)
-            out.setdefault(k.release, k)
-            continue
-        # An exact release or X.Y.Z point release already extracted needs no
-        # apt at all.  ("X.Y" does: only the index knows the newest X.Y.z.)
-        k = extracted_point_release(spec)
-        if k:
-            k.label = spec
-            out.setdefault(k.release, k)
-            continue
-        if avail is None:
-            apt = apt or PrivateApt()
-            avail = available(apt.kernel_packages())
-        for a in resolve_versions(spec, avail):
-            k = extracted(a.release) or Kernel(spec, a.release, packages=list(a.packages))
-            k.label = spec
-            out.setdefault(a.release, k)
+        for k in [from_path(spec)] if is_path(spec) else _packaged(spec, index):
+            out.setdefault(k.name, k)
     return list(out.values())
 
 
 def fetch(k: Kernel, apt: PrivateApt) -> Kernel:
-    """Download + dpkg-deb -x the kernel's packages (once, cached)."""
+    """Download + dpkg-deb -x the kernel's exact package versions (once, cached)."""
     if k.packages is None:
         return k
-    done = extracted(k.release)
-    if done:
-        return done
-    root = kernels_dir() / k.release
+    done = extracted(k.release, k.version) or _extract(k, apt)
+    done.label = k.label
+    return done
+
+
+def _extract(k: Kernel, apt: PrivateApt) -> Kernel:
+    root = deb_dir(k.release, k.version)
     tmp = root.with_name(root.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -230,4 +353,4 @@ def fetch(k: Kernel, apt: PrivateApt) -> Kernel:
     (tmp / ".complete").touch()
     shutil.rmtree(root, ignore_errors=True)
     tmp.rename(root)
-    return extracted(k.release)
+    return extracted(k.release, k.version)

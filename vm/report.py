@@ -1,9 +1,14 @@
-"""test x kernel matrix from each kernel's junit.xml -> summary.json/.md."""
+"""test x kernel matrix from each kernel's junit.xml -> summary.json/.md,
+and the kernels' junit.xml / ktap.txt merged into one file each."""
 from __future__ import annotations
 
+import copy
 import json
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
+
+from . import errors
 
 # Merge order when one node id shows up more than once: worst wins.
 RANK = {"PASS": 0, "XFAIL": 1, "SKIP": 2, "FAIL": 3, "ERROR": 4}
@@ -70,8 +75,17 @@ def summarize(runs: dict[str, dict]) -> dict:
 
 
 def exit_code(summary: dict) -> int:
-    bad = any(k["status"] != "ok" or k["failed"] or k["errors"] for k in summary["kernels"].values())
-    return 1 if bad else 0
+    """vm/errors.py's codes.  A crashed or hung kernel outranks failed tests
+    (it is the stronger verdict on the kernel, and bisect must see it);
+    failed tests outrank an untested kernel (infra), which is no verdict."""
+    ks = summary["kernels"].values()
+    if any(k["status"] == "error" for k in ks):
+        return errors.KERNEL_CRASHED
+    if any(k.get("failed") or k.get("errors") for k in ks):
+        return errors.TESTS_FAILED
+    if any(k["status"] == "infra" for k in ks):
+        return errors.INFRA
+    return errors.OK
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -145,3 +159,111 @@ def write(summary: dict, results_dir: Path, reasons: dict[str, str] | None = Non
     (results_dir / "features.json").write_text(json.dumps(matrix, indent=2) + "\n")
     md = markdown(summary, reasons).rstrip("\n").split("\n") + features_markdown(matrix)
     (results_dir / "summary.md").write_text("\n".join(md) + "\n")
+
+
+# --- merged reports (--junitxml PATH / --ktap PATH with several kernels) ---
+
+def class_prefix(kernel: str) -> str:
+    """The kernel name as ONE classname component: CI tools read the dots of
+    a classname as package levels (Jenkins: package = up to the last dot,
+    others at every dot), so "7.3.4+deb13-cloud-amd64" becomes
+    "7_3_4+deb13-cloud-amd64" and the release is not split into levels."""
+    return re.sub(r"[^A-Za-z0-9_+@-]", "_", kernel)
+
+
+def _kernel_case(kernel: str, status: str, reason: str) -> ET.Element:
+    """A testcase standing for the kernel itself, failed with the reason."""
+    tc = ET.Element("testcase", classname=class_prefix(kernel), name="kernel", time="0")
+    kind = {"error": "kernel crashed or hung", "infra": "kernel could not be tested",
+            "interrupted": "run interrupted"}.get(status, status)
+    ET.SubElement(tc, "error", type=kind, message=reason).text = reason
+    return tc
+
+
+def _cases(results: Path | None) -> list[ET.Element] | None:
+    """The testcases of a kernel's junit.xml; None if there is none to read."""
+    try:
+        return list(ET.parse(results / "junit.xml").getroot().iter("testcase"))
+    except (OSError, TypeError, ET.ParseError):
+        return None
+
+
+def _suite(kernel: str, results: Path | None, status: str, reason: str) -> ET.Element:
+    cases = _cases(results)
+    if cases is None and status == "ok":  # the runner should have made this an error
+        status, reason = "error", "no readable junit.xml from the guest"
+    suite = ET.Element("testsuite", name=kernel)
+    props = ET.SubElement(suite, "properties")
+    ET.SubElement(props, "property", name="kernel.status", value=status)
+    for tc in cases or []:
+        tc = copy.deepcopy(tc)
+        tc.set("classname", ".".join(filter(None, [class_prefix(kernel), tc.get("classname")])))
+        suite.append(tc)
+    if status != "ok":
+        suite.append(_kernel_case(kernel, status, reason))
+    tcs = suite.findall("testcase")
+    count = lambda tag: str(sum(1 for tc in tcs if tc.find(tag) is not None))
+    suite.attrib.update(tests=str(len(tcs)), failures=count("failure"), errors=count("error"),
+                        skipped=count("skipped"),
+                        time=f"{sum(float(tc.get('time') or 0) for tc in tcs):.3f}")
+    return suite
+
+
+def merge_junit(runs: dict[str, Path], statuses: dict[str, tuple[str, str]], out: Path) -> None:
+    """One JUnit XML for all kernels: a <testsuite name=KERNEL> per kernel.
+
+    Every testcase's classname is prefixed with the kernel as one component,
+    class_prefix(kernel) + ".", e.g. "7_3_4+deb13-cloud-amd64.suites.nullfs.test_pivot":
+    GitLab and Jenkins key a test by classname + name, so each kernel keeps
+    its own verdict per test (unprefixed, the same test on two kernels would
+    be one test with two results); the test's own package/class levels stay
+    intact after the kernel, so a kernel's tests sort together.  A kernel whose status
+    (statuses[kernel][0]) is not "ok" -- "error": crashed or hung, "infra":
+    could not be tested -- also gets a testcase named "kernel" carrying the
+    reason as an <error>, so the problem cannot pass for a green run (also
+    for "interrupted", the runner's status of a kernel stopped by Ctrl-C)."""
+    root = ET.Element("testsuites", name="mntns-conformance")
+    for kernel in dict.fromkeys([*runs, *statuses]):
+        status, reason = statuses.get(kernel, ("error", "no status recorded"))
+        root.append(_suite(kernel, runs.get(kernel), status, reason))
+    for attr in ("tests", "failures", "errors", "skipped"):
+        root.set(attr, str(sum(int(s.get(attr)) for s in root)))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    ET.ElementTree(root).write(out, encoding="utf-8", xml_declaration=True)
+
+
+def _ktap_lines(results: Path | None) -> list[str] | None:
+    try:
+        return (results / "ktap.txt").read_text(errors="replace").splitlines()
+    except (OSError, TypeError):
+        return None
+
+
+def _ktap_result(n: int, kernel: str, lines: list[str] | None, status: str, reason: str) -> str:
+    """The kernel's own result line: it fails if any of its tests did (top
+    level "not ok"); ERROR for a crashed/hung kernel, SKIP for one that
+    could not be tested or whose run was interrupted (no verdict: git
+    bisect's "skip"), both "not ok" so neither reads as a pass."""
+    name = kernel.replace("#", "_")  # a description cannot hold "#"
+    if status == "ok" and lines is None:
+        status, reason = "error", "no ktap.txt from the guest"
+    if status != "ok":
+        directive = "ERROR" if status == "error" else "SKIP"
+        return f"not ok {n} {name} # {directive} {' '.join(reason.split())}".rstrip()
+    failed = any(l.startswith("not ok ") for l in lines)
+    return f"{'not ok' if failed else 'ok'} {n} {name}"
+
+
+def merge_ktap(runs: dict[str, Path], statuses: dict[str, tuple[str, str]], out: Path) -> None:
+    """One KTAP v1 document (Documentation/dev-tools/ktap.rst): a subtest
+    per kernel, holding that kernel's ktap.txt indented by two spaces (its
+    own nesting goes deeper), then the kernel's result line."""
+    kernels = list(dict.fromkeys([*runs, *statuses]))
+    doc = ["KTAP version 1", f"1..{len(kernels)}"]
+    for n, kernel in enumerate(kernels, 1):
+        status, reason = statuses.get(kernel, ("error", "no status recorded"))
+        lines = _ktap_lines(runs.get(kernel))
+        doc += [f"  {l}" if l.strip() else "" for l in lines or []]
+        doc.append(_ktap_result(n, kernel, lines, status, reason))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(doc) + "\n")
