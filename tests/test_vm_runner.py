@@ -117,7 +117,8 @@ def test_summary_shape(tmp_path):
     assert set(s) == {"kernels", "tests"}
     assert s["kernels"]["7.3"] == {"status": "ok", "passed": 1, "failed": 1, "skipped": 2,
                                    "errors": 1, "boot_s": 4.0, "wall_s": 30.0, "accel": "tcg",
-                                   "nullfs_pivot_root": True}
+                                   "nullfs_pivot_root": True, "reason": None, "accel_reason": None,
+                                   "init_s": None, "retried": None}
     assert s["kernels"]["6.18"]["status"] == "error"
     assert s["kernels"]["6.18"]["nullfs_pivot_root"] is None
     assert s["tests"] == {

@@ -27,12 +27,22 @@ if [ "$1" != stage2 ]; then
         case $w in
             mntns.results=*) R=${w#*=} ;;
             mntns.python=*) PY=${w#*=} ;;
+            mntns.keep=*) KEEP=${w#*=} ;;
             init=*) USER_INIT=${w#*=} ;;
         esac
     done
     export R PY USER_INIT
     [ -n "$R" ] && [ -n "$PY" ] || fatal "mntns.results= / mntns.python= missing from the command line"
     $B mount -t virtiofs -o ro root /newroot || fatal "virtiofs mount of the root share failed"
+    # mntns.keep=P1:P2: paths of the project, its venv or python that lie
+    # under /tmp, /var/tmp, /run or /dev/shm, which get a tmpfs below: hold them aside
+    # and put them back on top, so a clone in /tmp runs as one in /root.
+    n=0
+    for p in $(echo "$KEEP" | $B tr ':' ' '); do
+        n=$((n + 1))
+        $B mkdir -p /keep/$n
+        $B mount --bind "/newroot$p" /keep/$n || fatal "cannot see $p in the root share"
+    done
     # Writable places on top of the read-only root.
     for d in tmp var/tmp run; do
         $B mount -t tmpfs -o mode=1777 tmpfs /newroot/$d || fatal "tmpfs on /$d failed"
@@ -41,6 +51,12 @@ if [ "$1" != stage2 ]; then
     $B mkdir -p /newroot/dev/pts /newroot/dev/shm
     $B mount -t devpts -o newinstance,ptmxmode=0666 devpts /newroot/dev/pts
     $B mount -t tmpfs -o mode=1777 tmpfs /newroot/dev/shm
+    n=0
+    for p in $(echo "$KEEP" | $B tr ':' ' '); do
+        n=$((n + 1))
+        $B mkdir -p "/newroot$p"
+        $B mount --move /keep/$n "/newroot$p" || fatal "cannot put $p back over the tmpfs"
+    done
     $B mount -t cgroup2 cgroup2 /newroot/sys/fs/cgroup 2>/dev/null
     $B mkdir -p "/newroot$R" 2>/dev/null  # only needed if it lives under /tmp
     $B mount -t virtiofs results "/newroot$R" || fatal "virtiofs mount of the results share failed"

@@ -8,8 +8,11 @@ import pytest
 # VM-runner options that take a value; they are removed from the arguments
 # handed to the guest's pytest (everything else -- -k, -m, -n, --timeout,
 # paths -- is passed through unchanged).
-VALUE_OPTIONS = ["--kernel", "--results-dir", "--mirror", "--vm-timeout", "--kernel-append",
-                 "--vm-cpu", "--vm-accel", "--vm-jobs", "--vm-memory"]
+VALUE_OPTIONS = ["--kernel", "--results-dir", "--mirror", "--vm-timeout", "--vm-boot-timeout",
+                 "--kernel-append", "--vm-cpu", "--vm-accel", "--vm-jobs", "--vm-memory",
+                 # reports: with --kernel they name the merged result of all
+                 # kernels; each guest writes its own into its results dir
+                 "--junitxml", "--junit-xml", "--ktap", "--features-json"]
 FLAG_OPTIONS = ["--list-kernels"]
 
 
@@ -25,6 +28,9 @@ def pytest_addoption(parser):
                 help="Debian archive URL (default: the one in the machine's apt sources)")
     g.addoption("--vm-timeout", type=float, default=3600, metavar="S",
                 help="wall-clock limit per kernel, boot included (default 3600)")
+    g.addoption("--vm-boot-timeout", type=float, default=120, metavar="S",
+                help="a kernel that has not reached init this long after qemu started is an "
+                     "ERROR (default 120)")
     g.addoption("--kernel-append", action="append", default=[], metavar="[K:]ARGS",
                 help="extra kernel command line (repeatable); 'K:ARGS' applies only to the "
                      "kernel given as --kernel K (or whose release starts with K)")
@@ -65,10 +71,12 @@ def pytest_cmdline_main(config):
     from . import qemu, runner  # heavy imports only when actually used
     if o.list_kernels:
         return runner.list_kernels(o.mirror)
+    ktap = _has_option(config, "ktap")
     opts = runner.RunOptions(
         results_dir=o.results_dir, mirror=o.mirror, jobs=o.vm_jobs,
         vm=qemu.VMOptions(memory_mb=o.vm_memory, accel=o.vm_accel, cpu=o.vm_cpu,
-                          timeout_s=o.vm_timeout),
-        kernel_append=o.kernel_append)
+                          timeout_s=o.vm_timeout, boot_timeout_s=o.vm_boot_timeout),
+        kernel_append=o.kernel_append, junitxml=o.xmlpath,
+        ktap=config.getoption("ktap") if ktap else None)
     return runner.run(o.kernel, strip_vm_args(config.invocation_params.args),
-                      str(config.invocation_params.dir), opts, ktap=_has_option(config, "ktap"))
+                      str(config.invocation_params.dir), opts, ktap=ktap)

@@ -45,7 +45,8 @@ def parse_junit(path: Path) -> dict[str, str]:
 
 
 def summarize(runs: dict[str, dict]) -> dict:
-    """runs: {release: {"status","accel","boot_s","wall_s","dir"}} -> summary."""
+    """runs: {kernel: {"status", "reason", "accel", "accel_reason", "retried",
+    "init_s", "boot_s", "wall_s", "dir"}} -> summary (missing keys: None)."""
     kernels, tests = {}, {}
     for rel, run in runs.items():
         d = Path(run["dir"]) if run.get("dir") else None
@@ -68,6 +69,8 @@ def summarize(runs: dict[str, dict]) -> dict:
             "skipped": count("SKIP", "XFAIL"), "errors": count("ERROR"),
             "boot_s": run.get("boot_s"), "wall_s": run.get("wall_s"),
             "accel": run.get("accel"), "nullfs_pivot_root": boot.get("nullfs_pivot_root"),
+            "reason": run.get("reason") or None, "accel_reason": run.get("accel_reason"),
+            "init_s": run.get("init_s"), "retried": run.get("retried"),
         }
         for nid, o in results.items():
             tests.setdefault(nid, {})[rel] = o

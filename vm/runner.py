@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -9,10 +10,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import initramfs, kernels, qemu, report
+from . import errors, initramfs, kernels, preflight, qemu, report
 from .apt import PrivateApt
+from .progress import Display
 
 GUEST_OVERHEAD_MB = 512  # qemu + virtiofsd per guest, on top of guest RAM
+MIN_VCPUS = 2
 
 
 @dataclass
@@ -22,6 +25,8 @@ class RunOptions:
     jobs: int | None = None  # None: from cores and memory
     kernel_append: list[str] = field(default_factory=list)  # "ARGS" or "K:ARGS"
     vm: qemu.VMOptions = field(default_factory=qemu.VMOptions)
+    junitxml: str | None = None  # merged JUnit of all kernels
+    ktap: str | None = None      # merged KTAP of all kernels
 
 
 def append_for(k: kernels.Kernel, entries: list[str]) -> str:
@@ -49,9 +54,6 @@ def mem_available_mb() -> int:
     return 4096
 
 
-MIN_VCPUS = 2
-
-
 def parallelism(n_kernels: int, jobs: int | None, memory_mb: int) -> tuple[int, int]:
     """(VMs at once, vCPUs each): one core per VM at least, RAM permitting;
     spare cores go to the guests (TCG runs one host thread per vCPU). Every
@@ -75,92 +77,6 @@ class _Apt:
         return self._apt
 
 
-def list_kernels(mirror: str | None = None, out=print) -> int:
-    avail = kernels.available(PrivateApt(mirror).kernel_packages())
-    cached = {p.name for p in kernels.kernels_dir().glob("*") if (p / ".complete").exists()}
-    series: dict[str, list] = {}
-    for a in avail:
-        series.setdefault(a.series, []).append(a)
-    out("series  newest release (* = extracted in cache)       other point releases")
-    for s, items in sorted(series.items(), key=lambda kv: kernels.version_key(kv[0])):
-        items.sort(key=lambda a: a.key, reverse=True)
-        mark = lambda a: a.upstream + ("*" if a.release in cached else "")
-        default = " [all]" if s in kernels.DEFAULT_SERIES else ""
-        out(f"{s + default:12} {items[0].release + ('*' if items[0].release in cached else ''):34} "
-            + " ".join(mark(a) for a in items[1:]))
-    return 0
-
-
-def run(specs: list[str], pytest_args: list[str], cwd: str, opts: RunOptions,
-        ktap: bool = True, out=print) -> int:
-    results_dir = Path(cwd, opts.results_dir).resolve()
-    apt = _Apt(opts.mirror)
-    try:
-        with apt.lock:
-            # PrivateApt is only built (and the index only touched) when a
-            # spec is not already extracted in the cache.
-            ks = kernels.resolve(specs, _LazyApt(apt))
-    except (LookupError, RuntimeError) as e:
-        out(f"vm: {e}")
-        return 4
-    initrd = initramfs.build()
-    jobs, smp = parallelism(len(ks), opts.jobs, opts.vm.memory_mb)
-    vmopts = qemu.VMOptions(**{**opts.vm.__dict__, "smp": smp, "ktap": ktap})
-    out(f"vm: {len(ks)} kernel(s), {jobs} at a time, {smp} vCPU(s) and {vmopts.memory_mb} MiB each; "
-        f"results in {results_dir}")
-
-    vms = [qemu.VM(k, results_dir / k.release, sys.executable, cwd, pytest_args, initrd,
-                   qemu.VMOptions(**{**vmopts.__dict__, "kernel_append": append_for(k, opts.kernel_append)}))
-           for k in ks]
-    reasons: dict[str, str] = {}
-
-    def one(vm: qemu.VM):
-        try:
-            if vm.kernel.packages is not None:
-                vm.phase = "downloading"
-                with apt.lock:
-                    vm.kernel = kernels.fetch(vm.kernel, apt.get())
-            if vm.kernel.modules is None:
-                # e.g. Debian's 7.0.x/7.1.x cloud kernels: linux-modules-* not in the archive
-                out(f"vm: {vm.kernel.release}: no modules available, modprobe will fail in the guest")
-            vm.run()
-        except Exception as e:  # one kernel's trouble must not stop the others
-            vm.result = qemu.VMResult(status="error", reason=f"{type(e).__name__}: {e}")
-            vm.phase, vm.progress = "done", f"error: {vm.result.reason}"
-
-    shown: dict[str, str] = {}
-    t0 = time.monotonic()
-    with ThreadPoolExecutor(jobs) as pool:
-        futures = [pool.submit(one, vm) for vm in vms]
-        while True:
-            finished = all(f.done() for f in futures)
-            for vm in vms:
-                line = f"{vm.phase} {vm.progress}".strip()
-                if shown.get(vm.kernel.release) != line:
-                    shown[vm.kernel.release] = line
-                    out(f"[{time.monotonic() - t0:6.0f}s] {vm.kernel.release}: {line}")
-            if finished:
-                break
-            time.sleep(1)
-
-    runs = {}
-    for vm in vms:
-        r = vm.result
-        runs[vm.kernel.release] = {"status": r.status, "accel": r.accel or None, "boot_s": r.boot_s,
-                                   "wall_s": r.wall_s, "dir": vm.results}
-        reasons[vm.kernel.release] = r.reason
-        if r.status != "ok":
-            err = vm.results / "error.txt"
-            out(f"\n=== {vm.kernel.release}: ERROR: {r.reason}")
-            if err.exists():
-                out("\n".join(err.read_text(errors="replace").splitlines()[:40]))
-    summary = report.summarize(runs)
-    report.write(summary, results_dir, reasons)
-    out("\n" + report.text(summary))
-    out(f"\nvm: wrote {results_dir / 'summary.md'} and {results_dir / 'summary.json'}")
-    return report.exit_code(summary)
-
-
 class _LazyApt:
     """Looks like a PrivateApt to kernels.resolve() but creates it on first use."""
     def __init__(self, holder: _Apt):
@@ -168,3 +84,148 @@ class _LazyApt:
 
     def __getattr__(self, name):
         return getattr(self._holder.get(), name)
+
+
+def list_kernels(mirror: str | None = None, out=print) -> int:
+    try:
+        avail = kernels.available(PrivateApt(mirror).kernel_packages())
+    except RuntimeError as e:
+        out(f"vm: {str(e).splitlines()[0]}")
+        return errors.INFRA
+    cached = {(c.release, c.version) for c in kernels.cached_available()}
+    series: dict[str, list] = {}
+    for a in avail:
+        series.setdefault(a.series, []).append(a)
+    out("series  newest release (* = extracted in cache)       other point releases")
+    for s, items in sorted(series.items(), key=lambda kv: kernels.version_key(kv[0])):
+        items.sort(key=lambda a: a.key, reverse=True)
+        star = lambda a: "*" if (a.release, a.version) in cached else ""
+        mark = lambda a: a.upstream + star(a)
+        default = " [all]" if s in kernels.DEFAULT_SERIES else ""
+        out(f"{s + default:12} {items[0].release + star(items[0]):34} "
+            + " ".join(mark(a) for a in items[1:]))
+    return 0
+
+
+def warm_caches(cwd: str, pytest_args: list[str]) -> None:
+    """Collect the selection once on the host, writing bytecode and pytest's
+    assertion-rewrite caches next to the sources: the guest sees them
+    read-only and with PYTHONDONTWRITEBYTECODE, so without this every guest
+    process compiles the whole suite again (seconds each under TCG). Also
+    catches bad pytest arguments before any kernel boots."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    p = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q",
+                        "-p", "no:cacheprovider", *pytest_args],
+                       cwd=cwd, env=env, capture_output=True, text=True)
+    if p.returncode not in (0, 5):
+        lines = [l for l in (p.stderr + p.stdout).splitlines() if l.strip()]
+        why = next((l for l in lines if l.startswith(("ERROR", "E "))), lines[-1] if lines else "")
+        raise errors.UsageError(f"pytest cannot collect the selection (exit {p.returncode}): "
+                                f"{why.strip()}")
+
+
+def run(specs: list[str], pytest_args: list[str], cwd: str, opts: RunOptions,
+        ktap: bool = True, out=print) -> int:
+    try:
+        return _run(specs, pytest_args, cwd, opts, ktap, out)
+    except errors.RunnerError as e:
+        out(f"vm: {e}")
+        return e.exit_code
+
+
+def _resolve(specs: list[str], apt: _Apt) -> list[kernels.Kernel]:
+    try:
+        with apt.lock:
+            return kernels.resolve(specs, _LazyApt(apt))
+    except LookupError as e:
+        raise errors.UsageError(str(e)) from None
+    except RuntimeError as e:  # apt, the mirror or the network
+        raise errors.InfraError(str(e).replace("\n", " ")) from None
+
+
+def _run(specs, pytest_args, cwd, opts: RunOptions, ktap: bool, out) -> int:
+    results_dir = Path(cwd, opts.results_dir).resolve()
+    preflight.check(cwd=cwd, results_dir=results_dir, python=sys.executable,
+                    need_apt=any(not kernels.is_path(s) for s in specs), mirror=opts.mirror)
+    apt = _Apt(opts.mirror)
+    ks = _resolve(specs, apt)
+    warm_caches(cwd, pytest_args)
+    try:
+        initrd = initramfs.build()
+    except (RuntimeError, OSError, subprocess.CalledProcessError) as e:
+        raise errors.InfraError(f"building the initramfs failed: {e}") from None
+    jobs, smp = parallelism(len(ks), opts.jobs, opts.vm.memory_mb)
+    out(f"vm: {len(ks)} kernel(s), {jobs} at a time, {smp} vCPU(s) and {opts.vm.memory_mb} MiB "
+        f"each; results in {results_dir}")
+    base = {**opts.vm.__dict__, "smp": smp, "ktap": ktap}
+    vms = [qemu.VM(k, results_dir / k.name, sys.executable, cwd, pytest_args, initrd,
+                   qemu.VMOptions(**{**base, "kernel_append": append_for(k, opts.kernel_append)}))
+           for k in ks]
+    interrupted = _drive(vms, jobs, apt, out)
+    return _report(vms, results_dir, opts, out, interrupted)
+
+
+def _one(vm: qemu.VM, apt: _Apt, out) -> None:
+    try:
+        if vm.kernel.packages is not None:
+            vm.phase = "downloading"
+            with apt.lock:
+                vm.kernel = kernels.fetch(vm.kernel, apt.get())
+        if vm.kernel.modules is None:
+            # e.g. Debian's 7.0.x/7.1.x cloud kernels: linux-modules-* not in the archive
+            out(f"vm: {vm.kernel.name}: no modules available, modprobe will fail in the guest")
+        vm.run()
+    except Exception as e:  # one kernel's trouble must not stop the others
+        vm.result = qemu.VMResult(status="infra", reason=f"{type(e).__name__}: {e}")
+        vm.phase = "done"
+
+
+def _drive(vms: list[qemu.VM], jobs: int, apt: _Apt, out) -> bool:
+    """Run the VMs, `jobs` at a time, showing progress. Ctrl-C stops every
+    guest (queued ones never start) and returns True."""
+    display = Display()
+    pool = ThreadPoolExecutor(jobs)
+    futures = [pool.submit(_one, vm, apt, out) for vm in vms]
+    try:
+        while not all(f.done() for f in futures):
+            display.update(vms)
+            time.sleep(0.5)
+        return False
+    except KeyboardInterrupt:
+        out("\nvm: interrupted: stopping every guest, writing a partial summary")
+        for vm in vms:
+            vm.stop.set()
+        return True
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        for vm in vms:
+            if vm.phase == "queued":
+                vm.result = qemu.VMResult(status="interrupted", reason="not started")
+                vm.phase = "done"
+        display.update(vms)
+
+
+def _report(vms: list[qemu.VM], results_dir: Path, opts: RunOptions, out, interrupted: bool) -> int:
+    runs = {vm.kernel.name: {"status": vm.result.status, "reason": vm.result.reason,
+                             "accel": vm.result.accel or None,
+                             "accel_reason": vm.result.accel_reason or None,
+                             "retried": vm.result.retried or None,
+                             "init_s": vm.result.init_s, "boot_s": vm.result.boot_s,
+                             "wall_s": vm.result.wall_s, "dir": vm.results} for vm in vms}
+    for name, r in runs.items():
+        if r["status"] != "ok":
+            out(f"\n=== {name}: {r['status'].upper()}: {r['reason']}")
+            err = r["dir"] / "error.txt"
+            if err.exists():
+                out("\n".join(err.read_text(errors="replace").splitlines()[:60]))
+    summary = report.summarize(runs)
+    report.write(summary, results_dir, {n: r["reason"] for n, r in runs.items()})
+    statuses = {n: (r["status"], r["reason"]) for n, r in runs.items()}
+    dirs = {n: r["dir"] for n, r in runs.items()}
+    if opts.junitxml:
+        report.merge_junit(dirs, statuses, Path(opts.junitxml))
+    if opts.ktap:
+        report.merge_ktap(dirs, statuses, Path(opts.ktap))
+    out("\n" + report.text(summary))
+    out(f"\nvm: wrote {results_dir / 'summary.md'} and {results_dir / 'summary.json'}")
+    return errors.INTERRUPTED if interrupted else report.exit_code(summary)
