@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,7 @@ def run_runner(results):
     kernels = [arg for k in KERNELS for arg in ("--kernel", k)]
     proc = subprocess.run([sys.executable, "-m", "pytest", *kernels, "--results-dir", str(results),
                            "--known-defects", "known-defects.toml", "-n", "2",
+                           f"--junitxml={results}/merged.xml", f"--ktap={results}/merged.ktap",
                            "suites", "tests/test_vm_guest.py"],
                           cwd=REPO, capture_output=True, text=True)
     print(proc.stdout[-20000:], proc.stderr[-5000:])
@@ -53,3 +55,10 @@ def test_suites_in_vms_have_no_unexpected_failure(tmp_path):
     assert kernel(summary, "7.3")["nullfs_pivot_root"] is True
     assert kernel(summary, "6.18")["nullfs_pivot_root"] is False
     assert returncode == 0
+    # --junitxml/--ktap with --kernel: one merged result, a suite per kernel
+    suites = ET.parse(tmp_path / "merged.xml").getroot().findall("testsuite")
+    assert sorted(s.get("name") for s in suites) == sorted(summary["kernels"])
+    ktap = (tmp_path / "merged.ktap").read_text().splitlines()
+    assert ktap[:2] == ["KTAP version 1", f"1..{len(KERNELS)}"]
+    assert [l for l in ktap if l.startswith("ok ")] == [
+        f"ok {i} {k}" for i, k in enumerate(summary["kernels"], 1)]

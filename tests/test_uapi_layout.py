@@ -51,3 +51,23 @@ def test_mnt_id_req_versions():
     assert mnt_id_req(1).size == uapi.MNT_ID_REQ_SIZE_VER0 == 24
     assert mnt_id_req(1, mnt_ns_id=5).size == uapi.MNT_ID_REQ_SIZE_VER1 == 32
     assert mnt_id_req(mnt_fd=3).size == 32
+
+
+def test_generated_ffi_module_matches_the_cdef():
+    """helpers.sys loads the cdef parsed ahead of time (cffi's out-of-line ABI
+    mode); every struct must have the layout a fresh parse of uapi.CDEF gives."""
+    import re
+
+    from cffi import FFI
+
+    from helpers import sys as ksys, uapi
+    fresh = FFI()
+    fresh.cdef(uapi.CDEF)
+    structs = re.findall(r"struct\s+(\w+)\s*\{", uapi.CDEF)
+    assert structs
+    for name in structs:
+        t = f"struct {name}"
+        assert ksys.ffi.sizeof(t) == fresh.sizeof(t), t
+        assert ksys.ffi.alignof(t) == fresh.alignof(t), t
+        for field, _ in fresh.typeof(t).fields:
+            assert ksys.ffi.offsetof(t, field) == fresh.offsetof(t, field), (t, field)

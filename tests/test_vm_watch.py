@@ -89,7 +89,8 @@ def test_kvm_failure_is_retried_not_judged(tmp_path):
     vm = make_vm(tmp_path)
     status, reason = verdict(vm, "kvm_failed", -6, console_log="",
                              qemu_log="qemu-system-x86_64: error: failed to set MSR 0x10a to 0x69\n")
-    assert status == "kvm_failed" and "failed to set MSR 0x10a" in reason
+    assert (status, reason) == ("kvm_failed", "qemu died of SIGABRT: "
+                                "qemu-system-x86_64: error: failed to set MSR 0x10a to 0x69")
 
 
 def test_guest_pytest_that_cannot_start_is_infrastructure(tmp_path):

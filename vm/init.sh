@@ -67,8 +67,9 @@ if [ "$1" != stage2 ]; then
     export CHDIR_RC CHDIR_ERR PIVOT_RC PIVOT_ERR
     if [ "$PIVOT_RC" = 0 ]; then
         # We now run in the host's root, so its python can do the exact
-        # umount2(".", MNT_DETACH) (busybox umount would realpath "." to "/").
-        UMOUNT_ERR=$("$PY" -c 'import ctypes, os, sys
+        # umount2(".", MNT_DETACH) (busybox umount would realpath "." to "/");
+        # -I -S: no site, no .pth files: it needs ctypes only, and starts faster.
+        UMOUNT_ERR=$("$PY" -I -S -c 'import ctypes, os, sys
 if ctypes.CDLL(None, use_errno=True).umount2(b".", 2):
     sys.exit(os.strerror(ctypes.get_errno()))' 2>&1); UMOUNT_RC=$?
         export UMOUNT_RC UMOUNT_ERR METHOD=pivot_root

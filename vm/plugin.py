@@ -77,6 +77,7 @@ def pytest_cmdline_main(config):
         vm=qemu.VMOptions(memory_mb=o.vm_memory, accel=o.vm_accel, cpu=o.vm_cpu,
                           timeout_s=o.vm_timeout, boot_timeout_s=o.vm_boot_timeout),
         kernel_append=o.kernel_append, junitxml=o.xmlpath,
-        ktap=config.getoption("ktap") if ktap else None)
+        ktap=config.getoption("ktap") if ktap else None,
+        features_json=config.getoption("features_json") if ktap else None)
     return runner.run(o.kernel, strip_vm_args(config.invocation_params.args),
                       str(config.invocation_params.dir), opts, ktap=ktap)

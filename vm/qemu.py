@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
 import tempfile
@@ -360,7 +361,9 @@ class VM:
 
 def _qemu_end(res: VMResult) -> str:
     s = res.qemu_status
-    return "was killed" if s is None or s < 0 else f"exited with status {s}"
+    if s is None:
+        return "did not exit"
+    return f"died of {signal.Signals(-s).name}" if s < 0 else f"exited with status {s}"
 
 
 def _read(path: Path) -> bytes:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -27,6 +28,7 @@ class RunOptions:
     vm: qemu.VMOptions = field(default_factory=qemu.VMOptions)
     junitxml: str | None = None  # merged JUnit of all kernels
     ktap: str | None = None      # merged KTAP of all kernels
+    features_json: str | None = None  # the feature matrix of all kernels
 
 
 def append_for(k: kernels.Kernel, entries: list[str]) -> str:
@@ -226,6 +228,8 @@ def _report(vms: list[qemu.VM], results_dir: Path, opts: RunOptions, out, interr
         report.merge_junit(dirs, statuses, Path(opts.junitxml))
     if opts.ktap:
         report.merge_ktap(dirs, statuses, Path(opts.ktap))
+    if opts.features_json:
+        shutil.copyfile(results_dir / "features.json", opts.features_json)
     out("\n" + report.text(summary))
     out(f"\nvm: wrote {results_dir / 'summary.md'} and {results_dir / 'summary.json'}")
     return errors.INTERRUPTED if interrupted else report.exit_code(summary)

@@ -1,0 +1,135 @@
+"""The runner's bad days, end to end through `pytest --kernel`: each bad
+input is one line and its exit code (vm/errors.py); a kernel that never
+reaches init, a guest killed mid-run, and Ctrl-C each end as documented."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from vm import errors
+
+REPO = Path(__file__).resolve().parents[1]
+NOBODY = 65534
+
+NEEDS_VM = [
+    pytest.mark.vm,
+    # The runner is a subprocess of minutes: run in the pytest process, not forked.
+    pytest.mark.no_fork,
+    pytest.mark.timeout(900),
+    pytest.mark.skipif(os.environ.get("MNTNS_VM") == "1", reason="already inside a VM: no nested VMs"),
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root: virtiofsd and the private apt state"),
+    pytest.mark.skipif(not shutil.which("qemu-system-x86_64"),
+                       reason="needs qemu-system-x86_64: run ./setup.sh"),
+]
+
+
+def boots_a_vm(fn):
+    for mark in NEEDS_VM:
+        fn = mark(fn)
+    return fn
+
+
+def runner(*args, prefix=(), **kw):
+    return subprocess.Popen([*prefix, sys.executable, "-m", "pytest", *args], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
+
+
+def finish(proc, timeout=900):
+    out, _ = proc.communicate(timeout=timeout)
+    print(out[-5000:])
+    return proc.returncode, out
+
+
+def only_kernel(results):
+    (k,) = json.loads((results / "summary.json").read_text())["kernels"].values()
+    return k
+
+
+# After switching root the guest execs this "init" instead of pytest: cat
+# reads the console forever, a guest that runs but never finishes.
+HANG = "init=/usr/bin/cat"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root: switches to uid 65534 with setpriv")
+def test_not_root_is_one_line_and_a_usage_error(tmp_path):
+    code, out = finish(runner("--kernel", "7.3", "--results-dir", str(tmp_path), prefix=(
+        "setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--inh-caps=-all")))
+    assert code == errors.USAGE
+    assert out.strip().splitlines() == [
+        "vm: the VM runner needs root (virtiofsd, private mount namespaces): run it with sudo"]
+
+
+@boots_a_vm
+def test_unknown_kernel_is_one_line_and_a_usage_error(tmp_path):
+    code, out = finish(runner("--kernel", "7.0.5", "--results-dir", str(tmp_path)))
+    assert code == errors.USAGE
+    (line,) = [l for l in out.splitlines() if l.startswith("vm: kernel")]
+    assert "'7.0.5' is not packaged; nearest available:" in line
+
+
+def _kernel_run(tmp_path, *args):
+    return runner("--kernel", "7.3", "--results-dir", str(tmp_path), "tests/test_vm_guest.py", *args)
+
+
+@boots_a_vm
+def test_kernel_that_never_reaches_init_fails_at_the_boot_deadline(tmp_path):
+    # No initramfs init, a root device that never comes: the kernel waits
+    # forever before any init runs.
+    start = time.monotonic()
+    code, _ = finish(_kernel_run(tmp_path, "--vm-boot-timeout", "40",
+                                 "--kernel-append", "rdinit=/nonexistent root=/dev/vda rootwait"))
+    k = only_kernel(tmp_path)
+    assert code == errors.KERNEL_CRASHED
+    assert k["status"] == "error"
+    assert k["reason"].startswith("kernel did not reach init within 40 s (last console line:")
+    assert time.monotonic() - start < 200
+
+
+@boots_a_vm
+def test_guest_killed_mid_run_is_a_kernel_error(tmp_path):
+    proc = _kernel_run(tmp_path, "--kernel-append", HANG)
+    _wait_boot(tmp_path)
+    qemu_pid = _qemu_of(tmp_path)
+    os.kill(qemu_pid, signal.SIGKILL)
+    code, _ = finish(proc)
+    k = only_kernel(tmp_path)
+    assert code == errors.KERNEL_CRASHED
+    assert k["status"] == "error"
+    assert k["reason"].startswith("guest stopped without an exit status")
+
+
+@boots_a_vm
+def test_ctrl_c_stops_every_guest_and_writes_a_partial_summary(tmp_path):
+    proc = _kernel_run(tmp_path, "--kernel-append", HANG)
+    _wait_boot(tmp_path)
+    qemu_pid = _qemu_of(tmp_path)
+    proc.send_signal(signal.SIGINT)
+    code, out = finish(proc, timeout=120)
+    assert code == errors.INTERRUPTED
+    assert only_kernel(tmp_path)["status"] == "interrupted"
+    assert not Path(f"/proc/{qemu_pid}").exists(), "qemu still running after Ctrl-C"
+
+
+def _wait_boot(results):
+    deadline = time.monotonic() + 300
+    while not list(results.glob("*/boot.json")):
+        assert time.monotonic() < deadline, "the guest never reached init"
+        time.sleep(0.5)
+
+
+def _qemu_of(results):
+    """The qemu process whose serial console writes into `results`."""
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if cmd[0].endswith(b"qemu-system-x86_64") and any(str(results).encode() in a for a in cmd):
+            return int(pid)
+    raise AssertionError("no qemu process for " + str(results))
