@@ -27,7 +27,7 @@ pytestmark = [
 
 def run_runner(results):
     kernels = [arg for k in KERNELS for arg in ("--kernel", k)]
-    proc = subprocess.run([sys.executable, "-m", "pytest", *kernels, "--results-dir", str(results),
+    proc = subprocess.run([sys.executable, "-m", "pytest", *kernels, f"--results-dir={results}",
                            "--known-defects", "known-defects.toml", "-n", "2",
                            f"--junitxml={results}/merged.xml", f"--ktap={results}/merged.ktap",
                            "suites", "tests/test_vm_guest.py"],

@@ -149,7 +149,7 @@ FAKE_RUNNER = textwrap.dedent("""
     sys.path.insert(0, os.environ["BENCH_TESTS"])
     from test_vm_bench import CASES, TIMELINE, make_kernel
     args = sys.argv[1:]
-    out = Path(args[args.index("--results-dir") + 1])
+    out = Path(next(a for a in args if a.startswith("--results-dir=")).split("=", 1)[1])
     Path(str(out) + ".argv").write_text(json.dumps(args))
     print("fake runner:", out.name)
     if out.name == os.environ.get("FAKE_FAIL"):
@@ -179,9 +179,9 @@ def test_bench_runs_floor_and_suite_through_the_runner(tmp_path, fake_runner, ca
     runner_args = ["--kernel", "7.3", "--kernel", "6.18", "--vm-accel", "tcg", "--vm-jobs", "1"]
     floor = json.loads((res / "floor.argv").read_text())
     suite = json.loads((res / "suite.argv").read_text())
-    assert floor == [*runner_args[:4], "--results-dir", str(res / "floor"), *runner_args[4:],
+    assert floor == [*runner_args[:4], f"--results-dir={res / 'floor'}", *runner_args[4:],
                      "bench/test_floor.py", "-n", "2"]
-    assert suite == [*runner_args[:4], "--results-dir", str(res / "suite"), *runner_args[4:],
+    assert suite == [*runner_args[:4], f"--results-dir={res / 'suite'}", *runner_args[4:],
                      "suites/nullfs", "-n", "2"]
     out = capsys.readouterr().out
     rows = table_rows(out)

@@ -58,7 +58,7 @@ HANG = "init=/usr/bin/cat"
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root: switches to uid 65534 with setpriv")
 def test_not_root_is_one_line_and_a_usage_error(tmp_path):
-    code, out = finish(runner("--kernel", "7.3", "--results-dir", str(tmp_path), prefix=(
+    code, out = finish(runner("--kernel", "7.3", f"--results-dir={tmp_path}", prefix=(
         "setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--inh-caps=-all")))
     assert code == errors.USAGE
     assert out.strip().splitlines() == [
@@ -67,14 +67,14 @@ def test_not_root_is_one_line_and_a_usage_error(tmp_path):
 
 @boots_a_vm
 def test_unknown_kernel_is_one_line_and_a_usage_error(tmp_path):
-    code, out = finish(runner("--kernel", "7.0.5", "--results-dir", str(tmp_path)))
+    code, out = finish(runner("--kernel", "7.0.5", f"--results-dir={tmp_path}"))
     assert code == errors.USAGE
     (line,) = [l for l in out.splitlines() if l.startswith("vm: kernel")]
     assert "'7.0.5' is not packaged; nearest available:" in line
 
 
 def _kernel_run(tmp_path, *args):
-    return runner("--kernel", "7.3", "--results-dir", str(tmp_path), "tests/test_vm_guest.py", *args)
+    return runner("--kernel", "7.3", f"--results-dir={tmp_path}", "tests/test_vm_guest.py", *args)
 
 
 @boots_a_vm

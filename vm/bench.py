@@ -394,7 +394,9 @@ def bench_run(name: str, selection: list[str], kernels: list[str], passthrough: 
     shutil.rmtree(run_dir, ignore_errors=True)  # no stale timeline.json from an earlier run
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     kernel_args = [a for k in kernels for a in ("--kernel", k)]
-    cmd = [*runner, *kernel_args, "--results-dir", str(run_dir), *passthrough, *selection]
+    # "=": pytest would take a bare existing directory for a test path when
+    # it looks for its configuration file.
+    cmd = [*runner, *kernel_args, f"--results-dir={run_dir}", *passthrough, *selection]
     print(f"bench: {name}: {shlex.join(cmd)}", flush=True)
     t0 = time.monotonic()
     status = run_runner(cmd, results / f"{name}.log", quiet)
