@@ -1,6 +1,49 @@
-"""--ktap PATH: results in KTAP, the kernel's own test output format, one line
-per test as it finishes, so a watcher (the VM runner) can show progress n/N."""
+"""--ktap PATH: results in KTAP version 1, the kernel's own test output format
+(Documentation/dev-tools/ktap.rst), one result line per test as it finishes,
+so a watcher (the VM runner) can show progress n/N.
+
+    KTAP version 1
+    1..N
+    ok 1 suites/a/test_x.py::test_pass
+    # suites/a/test_x.py::test_fail: call failed at suites/a/test_x.py:12
+    # assert 3 == 4
+    not ok 2 suites/a/test_x.py::test_fail
+    ok 3 ...::test_skip # SKIP needs root
+    ok 4 ...::test_known_defect # XFAIL reason
+    not ok 5 ...::test_hang # TIMEOUT 120 seconds
+    not ok 6 ...::test_bad_fixture # ERROR setup failed: RuntimeError: boom
+    # Totals: pass:1 fail:2 xfail:1 xpass:0 skip:1 error:1
+
+The layout is flat (no subtest per suite directory): under xdist the cases of
+all directories finish interleaved, so a nested block could only be written
+once its whole directory is done, and the runner's live progress (top-level
+result lines, vm/qemu.py ktap_progress) and vm/report.py merge_ktap (which
+nests each kernel's file one level deeper) rely on one line per case.
+"""
+import collections
+import pathlib
+import re
+import textwrap
+
 import pytest
+
+# Failure text kept before a result line: enough to see why, not a traceback
+# (that is in junit.xml and pytest's output).
+MAX_DIAG_LINES = 10
+MAX_DIAG_CHARS = 300
+
+# pytest-timeout's message: "Timeout (>120.0s) from pytest-timeout." (2.x),
+# "Timeout >120.0s" (1.x); harness/isolation.py appends "(test process group
+# N killed)". Matched at the start of the crash message only, so a test's own
+# text mentioning a timeout is not taken for one.
+TIMEOUT_RE = re.compile(r"^(?:Failed: )?Timeout \(?>\s*([0-9.]+)\s*s")
+# harness/isolation.py's reports of a test process that gave no result.
+DIED_RE = re.compile(r"^(?:Failed: )?(?:test process .* without a result|harness error in the test process)")
+
+WORKER_RE = re.compile(r"^\[gw\d+\] ")
+
+# kselftest's counters (tools/testing/selftests/kselftest.h, ksft_print_cnts).
+TOTALS = ("pass", "fail", "xfail", "xpass", "skip", "error")
 
 
 def pytest_addoption(parser):
@@ -10,20 +53,164 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     path = config.getoption("--ktap")
     if path and not hasattr(config, "workerinput"):  # xdist: the controller writes
-        config.pluginmanager.register(KtapWriter(path), "ktap-writer")
+        config.pluginmanager.register(KtapWriter(path, config.rootpath), "ktap-writer")
+
+
+def _one_line(text) -> str:
+    return " ".join(str(text).split())
+
+
+def _text(report) -> str:
+    """The failure as pytest prints it, less the '[gwN] linux -- Python ...'
+    line that pytest puts first for a report from an xdist worker."""
+    lines = report.longreprtext.splitlines()
+    return "\n".join(lines[1:] if lines and WORKER_RE.match(lines[0]) else lines)
+
+
+def _crash_message(report) -> str:
+    """The exception's own message (pytest's reprcrash), else the report's
+    first line: a pytest.fail(pytrace=False) report may carry no reprcrash."""
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is not None and crash.message:
+        return crash.message
+    return (_text(report).strip().splitlines() or [""])[0]
+
+
+def _why(report) -> list[str]:
+    """The failure text, short: the 'E' lines of pytest's long report (the
+    exception and the assertion's introspection); a report made with
+    pytest.fail(pytrace=False) (isolation's crash reports, strict XPASS)
+    is that message alone."""
+    text = _text(report)
+    lines = [l[1:] for l in text.splitlines() if l.startswith("E ")] or text.splitlines()
+    lines = _without_frames(textwrap.dedent("\n".join(lines)).splitlines())
+    lines = [l.rstrip()[:MAX_DIAG_CHARS] for l in lines if l.strip()] or [_crash_message(report)]
+    if len(lines) > MAX_DIAG_LINES:
+        lines = lines[:MAX_DIAG_LINES] + [f"... {len(lines) - MAX_DIAG_LINES} more lines in pytest's output"]
+    return lines
+
+
+def _without_frames(lines: list[str]) -> list[str]:
+    """An exception's text may carry a Python traceback of its own (a child
+    process's, passed on by helpers/proc.py): keep its closing exception
+    line, drop the "Traceback ..." header and the deeper-indented frames."""
+    out, header_indent = [], None
+    for line in lines:
+        indent = len(line) - len(line.lstrip())
+        if header_indent is not None and indent > header_indent:
+            continue
+        header_indent = None
+        if line.strip() == "Traceback (most recent call last):":
+            header_indent = indent
+        else:
+            out.append(line)
+    return out
+
+
+def _where(report, root) -> str:
+    """' at file:line' of the raising line, relative to the rootdir; only
+    for a report with a traceback (a crash report's reprcrash is the
+    harness's own pytest.fail, which would mislead)."""
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is None or not crash.lineno or "\nE " not in "\n" + _text(report):
+        return ""
+    path = pathlib.Path(crash.path)
+    if path.is_relative_to(root):
+        path = path.relative_to(root)
+    return f" at {path}:{crash.lineno}"
+
+
+def _diagnostics(name: str, report, root) -> list[str]:
+    """'# ' lines for the result line that follows (ktap.rst: diagnostic
+    lines about a test come directly before its result line)."""
+    lines = [f"{name}: {report.when} failed{_where(report, root)}", *_why(report)]
+    # "# Subtest: X" is a (sub)test header to kunit_parser; keep it a comment.
+    return ["#  " + l if l.startswith("Subtest:") else "# " + l for l in lines]
+
+
+def _verdict(reports) -> tuple[str, object]:
+    """(kind, report that decides it): a case's verdict from its phases.
+    The first failing phase is the cause (a teardown failing after a
+    failed call follows from it); a failure outside the call, or a test
+    process that died without a result, is an error as in pytest's count."""
+    failed = [r for r in reports if r.failed]
+    if failed:
+        r = failed[0]
+        message = _crash_message(r)
+        if TIMEOUT_RE.search(message):
+            return "timeout", r
+        if r.when != "call" or DIED_RE.search(message):
+            return "error", r
+        if _text(r).startswith("[XPASS(strict)]"):
+            return "xpass_strict", r
+        return "fail", r
+    for r in reports:
+        if r.skipped:
+            return ("xfail" if hasattr(r, "wasxfail") else "skip"), r
+    call = next((r for r in reports if r.when == "call"), None)
+    if call is not None and hasattr(call, "wasxfail"):
+        return "xpass", call
+    return ("pass", call) if call is not None else ("none", None)
+
+
+def _skip_reason(report) -> str:
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else _text(report)
+    return _one_line(str(reason).removeprefix("Skipped: "))
+
+
+def _directive(kind: str, report) -> str:
+    """The result line's '# DIRECTIVE data' part, '' for a plain pass or fail.
+    SKIP, XFAIL, TIMEOUT and ERROR are ktap.rst's; XPASS is kselftest's
+    (ksft_test_result_code), which a KTAP parser reads, as ktap.rst says of
+    a directive it does not know, as the plain ok / not ok before it."""
+    if kind == "skip":
+        return f"SKIP {_skip_reason(report)}"
+    if kind in ("xfail", "xpass"):
+        return f"{kind.upper()} {_one_line(report.wasxfail)}"
+    if kind == "xpass_strict":
+        return "XPASS " + _one_line(_text(report).removeprefix("[XPASS(strict)]"))
+    if kind == "timeout":
+        return f"TIMEOUT {TIMEOUT_RE.search(_crash_message(report)).group(1)} seconds"
+    if kind == "none":
+        return "ERROR no result reported for this test"
+    if kind == "error":
+        first = _one_line(next(iter(_why(report)), ""))
+        return f"ERROR {first}" if report.when == "call" else f"ERROR {report.when} failed: {first}"
+    return ""
+
+
+def _result(n: int, name: str, kind: str, report, root) -> list[str]:
+    """The case's lines: its failure text, then '<ok|not ok> n name [# directive]'."""
+    diag = _diagnostics(name, report, root) if report is not None and report.failed else []
+    directive = _directive(kind, report)
+    line = f"{'not ok' if kind in NOT_OK else 'ok'} {n} {name}" + (f" # {directive}" if directive else "")
+    return [*diag, line.rstrip()]
+
+
+# Totals bucket per verdict: a timeout is a failure (pytest counts it so and
+# kselftest's totals have no timeout counter); a strict XPASS is xpass (its
+# result line still says "not ok").
+BUCKET = {"pass": "pass", "fail": "fail", "timeout": "fail", "xfail": "xfail", "xpass": "xpass",
+          "xpass_strict": "xpass", "skip": "skip", "error": "error", "none": "error"}
+# What pytest counts as failed or error is "not ok" (ktap.rst: TIMEOUT and
+# ERROR should be); SKIP, XFAIL and a non-strict XPASS are "ok", as kselftest
+# writes them.
+NOT_OK = {"fail", "timeout", "error", "none", "xpass_strict"}
 
 
 class KtapWriter:
-    def __init__(self, path):
+    def __init__(self, path, root):
+        self.root = root
         self.file = open(path, "w", buffering=1)
         self.file.write("KTAP version 1\n")
         self.number = 0
-        self.planned = False
-        self.worst = {}
+        self.planned = None
+        self.reports = collections.defaultdict(list)
+        self.totals = collections.Counter()
 
     def _plan(self, count):
-        if not self.planned:
-            self.planned = True
+        if self.planned is None:
+            self.planned = count
             self.file.write(f"1..{count}\n")
 
     def pytest_collection_finish(self, session):
@@ -35,26 +222,19 @@ class KtapWriter:
         self._plan(len(ids))
 
     def pytest_runtest_logreport(self, report):
-        # A test's result is its worst phase: a failing teardown fails it.
-        rank = {"passed": 0, "skipped": 1, "failed": 2}
-        held = self.worst.get(report.nodeid)
-        if held is None or rank[report.outcome] > rank[held.outcome]:
-            self.worst[report.nodeid] = report
+        self.reports[report.nodeid].append(report)
 
     def pytest_runtest_logfinish(self, nodeid):
-        report = self.worst.pop(nodeid, None)
+        kind, report = _verdict(self.reports.pop(nodeid, []))
         self.number += 1
-        name = nodeid.replace("#", "_")
-        if report is None:
-            line = f"not ok {self.number} {name} # no result"
-        elif hasattr(report, "wasxfail"):
-            line = f"ok {self.number} {name} # XFAIL {report.wasxfail}"
-        elif report.outcome == "skipped":
-            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else ""
-            line = f"ok {self.number} {name} # SKIP {reason}"
-        else:
-            line = f"{'ok' if report.outcome == 'passed' else 'not ok'} {self.number} {name}"
-        self.file.write(line.replace("\n", " ") + "\n")
+        self.totals[BUCKET[kind]] += 1
+        name = _one_line(nodeid.replace("#", "_"))  # a description cannot hold "#"
+        # One write: a watcher never sees a case's diagnostics without its result.
+        self.file.write("".join(l + "\n" for l in _result(self.number, name, kind, report, self.root)))
 
     def pytest_unconfigure(self):
+        # kselftest's closing lines (ksft_print_cnts), after the last result.
+        if self.planned is not None and self.planned != self.number:
+            self.file.write(f"# Planned tests != run tests ({self.planned} != {self.number})\n")
+        self.file.write("# Totals: " + " ".join(f"{k}:{self.totals[k]}" for k in TOTALS) + "\n")
         self.file.close()
