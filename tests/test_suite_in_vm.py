@@ -3,26 +3,17 @@
 Known kernel defects run as strict expected failures. Slow under TCG; select
 it out locally with -m "not vm"."""
 import json
-import os
-import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import pytest
+import vm_boot
 
 REPO = Path(__file__).resolve().parents[1]
 KERNELS = ("6.18", "7.3")
 
-pytestmark = [
-    pytest.mark.vm,
-    pytest.mark.timeout(3600),
-    pytest.mark.skipif(os.environ.get("MNTNS_VM") == "1", reason="already inside a VM: no nested VMs"),
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root: virtiofsd and the private apt state"),
-    pytest.mark.skipif(not shutil.which("qemu-system-x86_64"),
-                       reason="needs qemu-system-x86_64: run ./setup.sh (apt-get install qemu-system-x86)"),
-]
+pytestmark = vm_boot.marks(3600)
 
 
 def run_runner(results):
@@ -42,9 +33,6 @@ def kernel(summary, series):
     return found[0]
 
 
-# One test, run in the pytest process: the VM run is a subprocess costing
-# tens of minutes under TCG, and a forked test would repeat it per case.
-@pytest.mark.no_fork
 def test_suites_in_vms_have_no_unexpected_failure(tmp_path):
     returncode, summary = run_runner(tmp_path)
     for series in KERNELS:

@@ -3,7 +3,6 @@ input is one line and its exit code (vm/errors.py); a kernel that never
 reaches init, a guest killed mid-run, and Ctrl-C each end as documented."""
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -12,25 +11,14 @@ from pathlib import Path
 
 import pytest
 
+import vm_boot
 from vm import errors
 
 REPO = Path(__file__).resolve().parents[1]
 NOBODY = 65534
 
-NEEDS_VM = [
-    pytest.mark.vm,
-    # The runner is a subprocess of minutes: run in the pytest process, not forked.
-    pytest.mark.no_fork,
-    pytest.mark.timeout(900),
-    pytest.mark.skipif(os.environ.get("MNTNS_VM") == "1", reason="already inside a VM: no nested VMs"),
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root: virtiofsd and the private apt state"),
-    pytest.mark.skipif(not shutil.which("qemu-system-x86_64"),
-                       reason="needs qemu-system-x86_64: run ./setup.sh"),
-]
-
-
 def boots_a_vm(fn):
-    for mark in NEEDS_VM:
+    for mark in vm_boot.marks(900):
         fn = mark(fn)
     return fn
 
