@@ -76,13 +76,16 @@ def test_kernel_that_never_reaches_init_fails_at_the_boot_deadline(tmp_path):
     assert code == errors.KERNEL_CRASHED
     assert k["status"] == "error"
     assert k["reason"].startswith("kernel did not reach init within 40 s (last console line:")
-    assert time.monotonic() - start < 200
+    # booted twice (a TCG boot that fails before init gets one more try), not for an hour
+    assert k["retried"].startswith("first boot failed before init under TCG, booted again "
+                                   "(kernel did not reach init within 40 s")
+    assert time.monotonic() - start < 300
 
 
 @boots_a_vm
 def test_guest_killed_mid_run_is_a_kernel_error(tmp_path):
     proc = _kernel_run(tmp_path, "--kernel-append", HANG)
-    _wait_boot(tmp_path)
+    _wait_boot(tmp_path, proc)
     qemu_pid = _qemu_of(tmp_path)
     os.kill(qemu_pid, signal.SIGKILL)
     code, _ = finish(proc)
@@ -95,7 +98,7 @@ def test_guest_killed_mid_run_is_a_kernel_error(tmp_path):
 @boots_a_vm
 def test_ctrl_c_stops_every_guest_and_writes_a_partial_summary(tmp_path):
     proc = _kernel_run(tmp_path, "--kernel-append", HANG)
-    _wait_boot(tmp_path)
+    _wait_boot(tmp_path, proc)
     qemu_pid = _qemu_of(tmp_path)
     proc.send_signal(signal.SIGINT)
     code, out = finish(proc, timeout=120)
@@ -104,10 +107,13 @@ def test_ctrl_c_stops_every_guest_and_writes_a_partial_summary(tmp_path):
     assert not Path(f"/proc/{qemu_pid}").exists(), "qemu still running after Ctrl-C"
 
 
-def _wait_boot(results):
-    deadline = time.monotonic() + 300
+def _wait_boot(results, proc):
+    """Until the guest has switched root; the runner ending first is a failure
+    of this test's set-up, shown with the runner's output."""
     while not list(results.glob("*/boot.json")):
-        assert time.monotonic() < deadline, "the guest never reached init"
+        if proc.poll() is not None:
+            raise AssertionError("the runner ended before the guest reached init:\n"
+                                 + proc.stdout.read()[-3000:])
         time.sleep(0.5)
 
 
