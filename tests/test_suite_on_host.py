@@ -14,8 +14,10 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+import as_nobody
+
 REPO = pathlib.Path(__file__).resolve().parent.parent
-NOBODY = 65534
+NOBODY = as_nobody.NOBODY
 
 
 def run_suite(tmp_path, *prefix):
@@ -60,8 +62,7 @@ def test_suite_as_root_leaves_host_mount_table_identical(tmp_path):
 def test_suite_as_unprivileged_user_skips_root_cases_with_reason(tmp_path):
     if os.geteuid() != 0:
         pytest.skip("needs root: switches to uid 65534 with setpriv")
-    proc, root = run_suite(tmp_path, "setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}",
-                           "--clear-groups", "--inh-caps=-all")
+    proc, root = run_suite(tmp_path, *as_nobody.prefix(REPO))
     assert proc.returncode == 0, f"suite failed as uid {NOBODY}: {counts(root)}"
     messages = skip_messages(root)
     assert all(msg.strip() for _, msg in messages), messages

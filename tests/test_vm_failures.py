@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
+import as_nobody
 import vm_boot
 from vm import errors
 
 REPO = Path(__file__).resolve().parents[1]
-NOBODY = 65534
 
 def boots_a_vm(fn):
     for mark in vm_boot.marks(900):
@@ -46,8 +46,8 @@ HANG = "init=/usr/bin/cat"
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root: switches to uid 65534 with setpriv")
 def test_not_root_is_one_line_and_a_usage_error(tmp_path):
-    code, out = finish(runner("--kernel", "7.3", f"--results-dir={tmp_path}", prefix=(
-        "setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--inh-caps=-all")))
+    code, out = finish(runner("--kernel", "7.3", f"--results-dir={tmp_path}",
+                              prefix=as_nobody.prefix(REPO)))
     assert code == errors.USAGE
     assert out.strip().splitlines() == [
         "vm: the VM runner needs root (virtiofsd, private mount namespaces): run it with sudo"]
