@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -182,12 +183,19 @@ def _one(vm: qemu.VM, apt: _Apt, out) -> None:
         vm.phase = "done"
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def _drive(vms: list[qemu.VM], jobs: int, apt: _Apt, out) -> bool:
-    """Run the VMs, `jobs` at a time, showing progress. Ctrl-C stops every
-    guest (queued ones never start) and returns True."""
+    """Run the VMs, `jobs` at a time, showing progress. Ctrl-C, or SIGTERM
+    (how CI systems cancel a job), stops every guest (queued ones never
+    start) and returns True: qemu runs in its own session, so nothing else
+    would stop it."""
     display = Display()
     pool = ThreadPoolExecutor(jobs)
     futures = [pool.submit(_one, vm, apt, out) for vm in vms]
+    old_term = signal.signal(signal.SIGTERM, _interrupt)
     try:
         while not all(f.done() for f in futures):
             display.update(vms)
@@ -199,6 +207,7 @@ def _drive(vms: list[qemu.VM], jobs: int, apt: _Apt, out) -> bool:
             vm.stop.set()
         return True
     finally:
+        signal.signal(signal.SIGTERM, old_term)
         pool.shutdown(wait=True, cancel_futures=True)
         for vm in vms:
             if vm.phase == "queued":
