@@ -109,7 +109,9 @@ def test_summary_shape(tmp_path):
         <testcase classname="suites.test_x" name="test_xf" file="suites/test_x.py">
           <skipped type="pytest.xfail" message="known"/></testcase>
         <testcase classname="suites.test_x" name="test_e" file="suites/test_x.py">
-          <error message="fixture"/></testcase>""")))
+          <error message="fixture"/></testcase>
+        <testcase classname="suites.test_x" name="test_xp" file="suites/test_x.py">
+          <failure message="[XPASS(strict)] known defect on 7.3: fixed"/></testcase>""")))
     (a / "boot.json").write_text(json.dumps({"nullfs_pivot_root": True}))
     runs = {"7.3": {"status": "ok", "accel": "tcg", "boot_s": 4.0, "wall_s": 30.0, "dir": a},
             "6.18": {"status": "error", "accel": "tcg", "boot_s": None, "wall_s": 5.0, "dir": b}}
@@ -118,7 +120,7 @@ def test_summary_shape(tmp_path):
     assert s["kernels"]["7.3"] == {"status": "ok", "passed": 1, "failed": 1, "skipped": 2,
                                    "errors": 1, "boot_s": 4.0, "wall_s": 30.0, "accel": "tcg",
                                    "nullfs_pivot_root": True, "reason": None, "accel_reason": None,
-                                   "init_s": None, "retried": None}
+                                   "init_s": None, "retried": None, "package": None, "xpassed": 1}
     assert s["kernels"]["6.18"]["status"] == "error"
     assert s["kernels"]["6.18"]["nullfs_pivot_root"] is None
     assert s["tests"] == {
@@ -127,6 +129,7 @@ def test_summary_shape(tmp_path):
         "suites/test_x.py::test_ok": {"7.3": "PASS"},
         "suites/test_x.py::test_s": {"7.3": "SKIP"},
         "suites/test_x.py::test_xf": {"7.3": "XFAIL"},
+        "suites/test_x.py::test_xp": {"7.3": "XPASS"},
     }
     assert report.exit_code(s) == 6  # a crashed kernel outranks failed tests
     s["kernels"]["6.18"]["status"] = "infra"
@@ -150,3 +153,9 @@ def test_bzimage_release(tmp_path):
     img[0x1200:0x1220] = b"7.3.4-test (me@host) #1 SMP\0"
     (tmp_path / "bzImage").write_bytes(bytes(img))
     assert kernels.bzimage_release(tmp_path / "bzImage") == "7.3.4-test"
+
+
+def test_fixed_known_defect_is_not_green():
+    """XPASS(strict): the expectation is out of date; the run must not pass."""
+    s = {"kernels": {"k": {"status": "ok", "failed": 0, "errors": 0, "xpassed": 1}}, "tests": {}}
+    assert report.exit_code(s) == 1

@@ -11,7 +11,7 @@ from pathlib import Path
 from . import errors
 
 # Merge order when one node id shows up more than once: worst wins.
-RANK = {"PASS": 0, "XFAIL": 1, "SKIP": 2, "FAIL": 3, "ERROR": 4}
+RANK = {"PASS": 0, "XFAIL": 1, "SKIP": 2, "XPASS": 3, "FAIL": 4, "ERROR": 5}
 
 
 def nodeid(tc: ET.Element) -> str:
@@ -27,8 +27,11 @@ def nodeid(tc: ET.Element) -> str:
 def outcome(tc: ET.Element) -> str:
     if tc.find("error") is not None:
         return "ERROR"
-    if tc.find("failure") is not None:
-        return "FAIL"
+    failure = tc.find("failure")
+    if failure is not None:
+        # A strict expected failure that passed: the known defect is fixed
+        # (update the expectations), not a regression -- but still not green.
+        return "XPASS" if (failure.get("message") or "").startswith("[XPASS(strict)]") else "FAIL"
     sk = tc.find("skipped")
     if sk is not None:
         return "XFAIL" if sk.get("type") == "pytest.xfail" else "SKIP"
@@ -66,11 +69,12 @@ def summarize(runs: dict[str, dict]) -> dict:
         kernels[rel] = {
             "status": run["status"],
             "passed": count("PASS"), "failed": count("FAIL"),
-            "skipped": count("SKIP", "XFAIL"), "errors": count("ERROR"),
+            "skipped": count("SKIP", "XFAIL"), "errors": count("ERROR"), "xpassed": count("XPASS"),
             "boot_s": run.get("boot_s"), "wall_s": run.get("wall_s"),
             "accel": run.get("accel"), "nullfs_pivot_root": boot.get("nullfs_pivot_root"),
             "reason": run.get("reason") or None, "accel_reason": run.get("accel_reason"),
             "init_s": run.get("init_s"), "retried": run.get("retried"),
+            "package": run.get("package"),
         }
         for nid, o in results.items():
             tests.setdefault(nid, {})[rel] = o
@@ -84,7 +88,7 @@ def exit_code(summary: dict) -> int:
     ks = summary["kernels"].values()
     if any(k["status"] == "error" for k in ks):
         return errors.KERNEL_CRASHED
-    if any(k.get("failed") or k.get("errors") for k in ks):
+    if any(k.get("failed") or k.get("errors") or k.get("xpassed") for k in ks):
         return errors.TESTS_FAILED
     if any(k["status"] == "infra" for k in ks):
         return errors.INFRA
@@ -101,11 +105,11 @@ def markdown(summary: dict, reasons: dict[str, str] | None = None) -> str:
     rels = list(ks)
     fmt = lambda v: "-" if v is None else json.dumps(v) if isinstance(v, bool) else str(v)
     lines = ["# VM run summary", "", "## Kernels", ""]
-    lines += _table(["kernel", "status", "passed", "failed", "skipped", "errors", "boot s",
-                     "wall s", "accel", "nullfs pivot_root"],
-                    [[r, ks[r]["status"], *(fmt(ks[r][f]) for f in (
-                        "passed", "failed", "skipped", "errors", "boot_s", "wall_s", "accel",
-                        "nullfs_pivot_root"))] for r in rels])
+    lines += _table(["kernel", "status", "passed", "failed", "xpassed", "skipped", "errors",
+                     "boot s", "wall s", "accel", "nullfs pivot_root"],
+                    [[r, ks[r]["status"], *(fmt(ks[r].get(f)) for f in (
+                        "passed", "failed", "xpassed", "skipped", "errors", "boot_s", "wall_s",
+                        "accel", "nullfs_pivot_root"))] for r in rels])
     why = [f"- **{r}**: {w}" for r, w in (reasons or {}).items() if w]
     if why:
         lines += ["", *why]
@@ -122,7 +126,7 @@ def text(summary: dict) -> str:
     out = []
     for r, k in ks.items():
         out.append(f"{r:34} {k['status']:5} pass={k['passed']} fail={k['failed']} "
-                   f"skip={k['skipped']} err={k['errors']} boot={k['boot_s']}s "
+                   f"xpass={k.get('xpassed', 0)} skip={k['skipped']} err={k['errors']} boot={k['boot_s']}s "
                    f"wall={k['wall_s']}s accel={k['accel']} nullfs_pivot_root={k['nullfs_pivot_root']}")
     if tests:
         w = max(len(n) for n in tests)

@@ -164,8 +164,9 @@ def _run(specs, pytest_args, cwd, opts: RunOptions, ktap: bool, out) -> int:
     vms = [qemu.VM(k, results_dir / k.name, sys.executable, cwd, pytest_args, initrd,
                    qemu.VMOptions(**{**base, "kernel_append": append_for(k, opts.kernel_append)}))
            for k in ks]
+    started = time.time()
     interrupted = _drive(vms, jobs, apt, out)
-    return _report(vms, results_dir, opts, out, interrupted)
+    return _report(vms, results_dir, opts, out, interrupted, started)
 
 
 def _one(vm: qemu.VM, apt: _Apt, out) -> None:
@@ -216,11 +217,26 @@ def _drive(vms: list[qemu.VM], jobs: int, apt: _Apt, out) -> bool:
         display.update(vms)
 
 
-def _report(vms: list[qemu.VM], results_dir: Path, opts: RunOptions, out, interrupted: bool) -> int:
+def _run_record(started: float) -> dict:
+    """What ran, for whoever reads summary.json later: the command line, the
+    suite's commit (and whether the checkout had local changes), when."""
+    def git(*args):
+        p = subprocess.run(["git", *args], capture_output=True, text=True,
+                           cwd=Path(__file__).resolve().parents[1])
+        return p.stdout.strip() if p.returncode == 0 else None
+    return {"command": sys.argv, "commit": git("rev-parse", "HEAD"),
+            "dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+            "wall_s": round(time.time() - started, 1)}
+
+
+def _report(vms: list[qemu.VM], results_dir: Path, opts: RunOptions, out, interrupted: bool,
+            started: float) -> int:
     runs = {vm.kernel.name: {"status": vm.result.status, "reason": vm.result.reason,
                              "accel": vm.result.accel or None,
                              "accel_reason": vm.result.accel_reason or None,
                              "retried": vm.result.retried or None,
+                             "package": getattr(vm.kernel, "version", None),
                              "init_s": vm.result.init_s, "boot_s": vm.result.boot_s,
                              "wall_s": vm.result.wall_s, "dir": vm.results} for vm in vms}
     for name, r in runs.items():
@@ -229,7 +245,7 @@ def _report(vms: list[qemu.VM], results_dir: Path, opts: RunOptions, out, interr
             err = r["dir"] / "error.txt"
             if err.exists():
                 out("\n".join(err.read_text(errors="replace").splitlines()[:60]))
-    summary = report.summarize(runs)
+    summary = {**report.summarize(runs), "run": _run_record(started)}
     report.write(summary, results_dir, {n: r["reason"] for n, r in runs.items()})
     statuses = {n: (r["status"], r["reason"]) for n, r in runs.items()}
     dirs = {n: r["dir"] for n, r in runs.items()}
