@@ -26,7 +26,9 @@ PT_INTERP = 3  # ELF program header of a dynamically linked executable
 ELF_LAYOUT = {1: ("I", 28, 42), 2: ("Q", 32, 54)}
 
 
-def check(*, cwd: str, results_dir: Path, python: str, need_apt: bool, mirror: str | None) -> None:
+def check(*, cwd: str, results_dir: Path, python: str, need_apt: bool,
+          mirror: str | None) -> virtiofsd.Virtiofsd:
+    """Raise the first problem; return the virtiofsd every guest of the run uses."""
     _root()
     _tool("qemu-system-x86_64", "qemu-system-x86")
     fsd = virtiofsd.find()
@@ -41,6 +43,7 @@ def check(*, cwd: str, results_dir: Path, python: str, need_apt: bool, mirror: s
     if fsd.kind == "c" and "," in os.path.realpath(results_dir):
         raise errors.UsageError(f"results directory {results_dir}: the C virtiofsd cannot share "
                                 "a path containing ','; pass --results-dir DIR without one")
+    return fsd
 
 
 def _root() -> None:
@@ -114,15 +117,15 @@ def guest_private(path: str) -> str | None:
     except OSError:  # e.g. /proc/1/root in a restricted namespace
         real = path
     for p in dict.fromkeys([os.path.abspath(path), os.path.abspath(real)]):
-        if any(_under(p, t) for t in GUEST_TMPFS_PREFIXES):
+        if any(under(p, t) for t in GUEST_TMPFS_PREFIXES):
             continue
-        hit = next((g for g in GUEST_PRIVATE_PREFIXES if _under(p, g)), None)
+        hit = next((g for g in GUEST_PRIVATE_PREFIXES if under(p, g)), None)
         if hit:
             return hit
     return None
 
 
-def _under(path: str, prefix: str) -> bool:
+def under(path: str, prefix: str) -> bool:
     return path == prefix or path.startswith(prefix + "/")
 
 

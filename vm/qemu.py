@@ -23,8 +23,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import virtiofsd
-from . import preflight
+from . import preflight, virtiofsd
 from .preflight import GUEST_TMPFS_PREFIXES
 
 QEMU = "qemu-system-x86_64"
@@ -107,9 +106,9 @@ def keep_paths(paths) -> list[str]:
     """The outermost of `paths` that lie under a dir the guest covers with
     its own tmpfs: init carries them over (mntns.keep=), so a clone in /tmp
     runs as one in /root does."""
-    under = sorted({os.path.abspath(p) for p in paths
-                    if any(os.path.abspath(p).startswith(d + "/") for d in GUEST_TMPFS_PREFIXES)})
-    return [p for p in under if not any(p.startswith(q + "/") for q in under if q != p)]
+    inside = sorted({os.path.abspath(p) for p in paths})
+    inside = [p for p in inside if any(preflight.under(p, d) and p != d for d in GUEST_TMPFS_PREFIXES)]
+    return [p for p in inside if not any(preflight.under(p, q) for q in inside if q != p)]
 
 
 @dataclass
@@ -147,6 +146,7 @@ class VM:
     pytest_args: list[str]
     initrd: Path
     opts: VMOptions
+    fsd: virtiofsd.Virtiofsd | None = None  # found once per run; None: find it here
     stop: threading.Event = field(default_factory=threading.Event)
     phase: str = "queued"
     progress: Progress = field(default_factory=Progress)
@@ -235,7 +235,7 @@ class VM:
 
     def _start_virtiofsd(self, tmp: Path, procs: list) -> bool:
         k, r = self.kernel, self.results
-        fsd = virtiofsd.find()
+        fsd = self.fsd or virtiofsd.find()
         vlog = open(r / "virtiofsd.log", "wb")
         mods = ["--modules", f"{k.release}={k.modules}"] if k.modules else []
         # The root never changes under the guest: cache it; results do.

@@ -148,7 +148,7 @@ def _resolve(specs: list[str], apt: _Apt) -> list[kernels.Kernel]:
 
 def _run(specs, pytest_args, cwd, opts: RunOptions, ktap: bool, out) -> int:
     results_dir = Path(cwd, opts.results_dir).resolve()
-    preflight.check(cwd=cwd, results_dir=results_dir, python=sys.executable,
+    fsd = preflight.check(cwd=cwd, results_dir=results_dir, python=sys.executable,
                     need_apt=any(not kernels.is_path(s) for s in specs), mirror=opts.mirror)
     apt = _Apt(opts.mirror)
     ks = _resolve(specs, apt)
@@ -162,7 +162,8 @@ def _run(specs, pytest_args, cwd, opts: RunOptions, ktap: bool, out) -> int:
         f"each; results in {results_dir}")
     base = {**opts.vm.__dict__, "smp": smp, "ktap": ktap}
     vms = [qemu.VM(k, results_dir / k.name, sys.executable, cwd, pytest_args, initrd,
-                   qemu.VMOptions(**{**base, "kernel_append": append_for(k, opts.kernel_append)}))
+                   qemu.VMOptions(**{**base, "kernel_append": append_for(k, opts.kernel_append)}),
+                   fsd)
            for k in ks]
     started = time.time()
     interrupted = _drive(vms, jobs, apt, out)
