@@ -7,6 +7,7 @@ programs). upstream/<file>.cases lists every upstream case, one per line, so
 parity is counted against the upstream tree, not against what we happened to port.
 """
 import collections
+import functools
 import pathlib
 
 import pytest
@@ -18,6 +19,25 @@ def pytest_addoption(parser):
     parser.getgroup("mntns").addoption(
         "--upstream-parity", action="store_true",
         help="print mirrored/total upstream cases per upstream file and exit without running tests")
+
+
+@functools.cache
+def _cases_of(file):
+    path = CASES_DIR / f"{file}.cases"
+    if not path.is_file():
+        raise ValueError(f"no upstream case list {path.relative_to(CASES_DIR.parent)}")
+    lines = (line.strip() for line in path.read_text().splitlines())
+    return frozenset(line for line in lines if line and not line.startswith("#"))
+
+
+def upstream(file, case):
+    """The marker naming a test's upstream twin: `file` under
+    tools/testing/selftests/, `case` exactly as upstream's TAP output prints it
+    (no prefix added here). A case missing from upstream/<file>.cases fails
+    collection, so a misspelt name cannot pass as a twin."""
+    if case not in _cases_of(file):
+        raise ValueError(f"{file}: no upstream case {case!r} in upstream/{file}.cases")
+    return pytest.mark.upstream(file, case)
 
 
 def upstream_cases():

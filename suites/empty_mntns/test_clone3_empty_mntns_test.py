@@ -13,6 +13,7 @@ import signal
 
 import pytest
 
+from harness.upstream import upstream
 from helpers import clone_flags
 from helpers import sys as k
 from helpers import uapi
@@ -41,7 +42,7 @@ def single_mount():
 
 @fixture
 @pytest.mark.userns
-@pytest.mark.upstream(FILE, "clone3_empty_mntns.basic")
+@upstream(FILE, "clone3_empty_mntns.basic")
 def test_basic():
     """The child sees one mount; "/" and "." are on it."""
     enter_userns()
@@ -55,7 +56,7 @@ def test_basic():
 
 @fixture
 @pytest.mark.userns
-@pytest.mark.upstream(FILE, "clone3_empty_mntns.implies_newns")
+@upstream(FILE, "clone3_empty_mntns.implies_newns")
 def test_implies_newns():
     """CLONE_EMPTY_MNTNS alone gives the child a new namespace; the parent's
     mount count does not change."""
@@ -70,11 +71,11 @@ def test_implies_newns():
 @pytest.mark.userns
 @pytest.mark.parametrize("extra", [
     pytest.param(uapi.CLONE_NEWNS, id="with_explicit_newns",
-                 marks=pytest.mark.upstream(FILE, "clone3_empty_mntns.with_explicit_newns")),
+                 marks=upstream(FILE, "clone3_empty_mntns.with_explicit_newns")),
     pytest.param(uapi.CLONE_NEWUSER, id="with_newuser",
-                 marks=pytest.mark.upstream(FILE, "clone3_empty_mntns.with_newuser")),
+                 marks=upstream(FILE, "clone3_empty_mntns.with_newuser")),
     pytest.param(uapi.CLONE_NEWUTS | uapi.CLONE_NEWIPC, id="with_other_ns_flags",
-                 marks=pytest.mark.upstream(FILE, "clone3_empty_mntns.with_other_ns_flags")),
+                 marks=upstream(FILE, "clone3_empty_mntns.with_other_ns_flags")),
 ])
 def test_with_flags(extra):
     """CLONE_EMPTY_MNTNS combined with other namespace flags: still one mount."""
@@ -84,7 +85,7 @@ def test_with_flags(extra):
 
 @fixture
 @pytest.mark.userns
-@pytest.mark.upstream(FILE, "clone3_empty_mntns.with_newpid")
+@upstream(FILE, "clone3_empty_mntns.with_newpid")
 def test_with_newpid():
     """With CLONE_NEWPID the child is pid 1 of its pid namespace."""
     enter_userns()
@@ -97,7 +98,7 @@ def test_with_newpid():
 
 @fixture
 @pytest.mark.userns
-@pytest.mark.upstream(FILE, "clone3_empty_mntns.with_clone_fs_fails")
+@upstream(FILE, "clone3_empty_mntns.with_clone_fs_fails")
 def test_with_clone_fs_fails():
     """CLONE_EMPTY_MNTNS|CLONE_FS: EINVAL (the NEWNS+FS exclusion)."""
     enter_userns()
@@ -107,7 +108,7 @@ def test_with_clone_fs_fails():
 
 @fixture
 @pytest.mark.userns
-@pytest.mark.upstream(FILE, "clone3_empty_mntns.with_pidfd")
+@upstream(FILE, "clone3_empty_mntns.with_pidfd")
 def test_with_pidfd():
     """CLONE_PIDFD works together with CLONE_EMPTY_MNTNS."""
     enter_userns()
@@ -122,7 +123,7 @@ def test_with_pidfd():
     pytest.param("nobody", id="nobody"),
     pytest.param("caps_down_in_userns", marks=pytest.mark.userns, id="caps_down_in_userns"),
 ])
-@pytest.mark.upstream(FILE, "clone3_empty_mntns.eperm_without_caps")
+@upstream(FILE, "clone3_empty_mntns.eperm_without_caps")
 def test_eperm_without_caps(how):
     """Without CAP_SYS_ADMIN over the current user namespace: EPERM.
 
@@ -135,7 +136,7 @@ def test_eperm_without_caps(how):
 
 @fixture
 @pytest.mark.userns
-@pytest.mark.upstream(FILE, "clone3_empty_mntns.parent_unchanged")
+@upstream(FILE, "clone3_empty_mntns.parent_unchanged")
 def test_parent_unchanged():
     """The parent's mount count is the same before and after the clone."""
     enter_userns()
@@ -147,7 +148,7 @@ def test_parent_unchanged():
 
 @fixture
 @pytest.mark.userns
-@pytest.mark.upstream(FILE, "clone3_empty_mntns.many_parent_mounts")
+@upstream(FILE, "clone3_empty_mntns.many_parent_mounts")
 def test_many_parent_mounts(tmp_path):
     """Five self-binds in the parent are not copied into the child."""
     enter_userns()
@@ -158,7 +159,7 @@ def test_many_parent_mounts(tmp_path):
 
 @fixture
 @pytest.mark.userns
-@pytest.mark.upstream(FILE, "clone3_empty_mntns.mount_properties")
+@upstream(FILE, "clone3_empty_mntns.mount_properties")
 def test_mount_properties():
     """The child's root: mount point "/", fs_type "nullfs", its own parent."""
     enter_userns()
@@ -176,7 +177,7 @@ def test_mount_properties():
 
 @fixture
 @pytest.mark.userns
-@pytest.mark.upstream(FILE, "clone3_empty_mntns.listmount_single_entry")
+@upstream(FILE, "clone3_empty_mntns.listmount_single_entry")
 def test_listmount_single_entry():
     """listmount(LSMT_ROOT) in the child returns exactly [id of "/"]."""
     enter_userns()
@@ -192,7 +193,7 @@ def test_listmount_single_entry():
 
 @fixture
 @pytest.mark.userns
-@pytest.mark.upstream(FILE, "clone3_empty_mntns.child_overmount_tmpfs")
+@upstream(FILE, "clone3_empty_mntns.child_overmount_tmpfs")
 def test_child_overmount_tmpfs():
     """The child builds a writable tmpfs root on top of the nullfs root."""
     enter_userns()
@@ -201,7 +202,7 @@ def test_child_overmount_tmpfs():
 
 @fixture
 @pytest.mark.userns
-@pytest.mark.upstream(FILE, "clone3_empty_mntns.repeated")
+@upstream(FILE, "clone3_empty_mntns.repeated")
 def test_repeated():
     """Two children get two different root mounts."""
     enter_userns()
@@ -213,7 +214,7 @@ def test_repeated():
 
 @fixture
 @pytest.mark.userns
-@pytest.mark.upstream(FILE, "clone3_empty_mntns.setns_into_child_mntns")
+@upstream(FILE, "clone3_empty_mntns.setns_into_child_mntns")
 def test_setns_into_child_mntns():
     """The parent can setns() into the child's empty namespace: count 1.
 
@@ -252,7 +253,7 @@ def test_setns_into_child_mntns():
     assert os.waitstatus_to_exitcode(status) == 0
 
 
-@pytest.mark.upstream(FILE, "global.unknown_flags_rejected")
+@upstream(FILE, "global.unknown_flags_rejected")
 def test_unknown_flags_rejected():
     """clone3 with a flag bit the running kernel does not define: EINVAL.
 
@@ -269,7 +270,7 @@ def test_unknown_flags_rejected():
 
 
 @pytest.mark.userns
-@pytest.mark.upstream(FILE, "global.clone3_newns_full_copy")
+@upstream(FILE, "global.clone3_newns_full_copy")
 def test_clone3_newns_full_copy():
     """Regression guard: clone3(CLONE_NEWNS) still copies the whole tree."""
     enter_userns()

@@ -11,6 +11,7 @@ import socket
 
 import pytest
 
+from harness.upstream import upstream
 from helpers import clone_flags
 from helpers import sys as k
 from helpers import uapi
@@ -31,7 +32,7 @@ def unshare_empty():
 
 @fixture
 @pytest.mark.userns
-@pytest.mark.upstream(FILE, "empty_mntns.basic")
+@upstream(FILE, "empty_mntns.basic")
 def test_basic():
     """One mount after unshare(UNSHARE_EMPTY_MNTNS); "/" and "." are on it."""
     enter_userns()
@@ -43,7 +44,7 @@ def test_basic():
 
 @fixture
 @pytest.mark.userns
-@pytest.mark.upstream(FILE, "empty_mntns.with_clone_newuser")
+@upstream(FILE, "empty_mntns.with_clone_newuser")
 def test_with_clone_newuser():
     """unshare(CLONE_NEWUSER) with hand-written maps, then the empty mntns."""
     uid, gid = os.geteuid(), os.getegid()
@@ -55,7 +56,7 @@ def test_with_clone_newuser():
 
 @fixture
 @pytest.mark.userns
-@pytest.mark.upstream(FILE, "empty_mntns.with_other_ns_flags")
+@upstream(FILE, "empty_mntns.with_other_ns_flags")
 def test_with_other_ns_flags():
     """UNSHARE_EMPTY_MNTNS combines with CLONE_NEWUTS|CLONE_NEWIPC."""
     enter_userns()
@@ -68,7 +69,7 @@ def test_with_other_ns_flags():
     pytest.param("nobody", id="nobody"),
     pytest.param("caps_down_in_userns", marks=pytest.mark.userns, id="caps_down_in_userns"),
 ])
-@pytest.mark.upstream(FILE, "empty_mntns.eperm_without_caps")
+@upstream(FILE, "empty_mntns.eperm_without_caps")
 def test_eperm_without_caps(how):
     """Without CAP_SYS_ADMIN over the current user namespace: EPERM.
 
@@ -83,7 +84,7 @@ def test_eperm_without_caps(how):
 
 @fixture
 @pytest.mark.userns
-@pytest.mark.upstream(FILE, "empty_mntns.many_source_mounts")
+@upstream(FILE, "empty_mntns.many_source_mounts")
 def test_many_source_mounts(tmp_path):
     """Five self-binds in the source namespace are not copied: count is 1."""
     enter_userns()
@@ -95,7 +96,7 @@ def test_many_source_mounts(tmp_path):
 
 @fixture
 @pytest.mark.userns
-@pytest.mark.upstream(FILE, "empty_mntns.cwd_reset")
+@upstream(FILE, "empty_mntns.cwd_reset")
 def test_cwd_reset(tmp_path):
     """A cwd on a tmpfs is reset to the new namespace's root."""
     enter_userns()
@@ -112,7 +113,7 @@ def test_cwd_reset(tmp_path):
 
 @fixture
 @pytest.mark.userns
-@pytest.mark.upstream(FILE, "empty_mntns.mount_properties")
+@upstream(FILE, "empty_mntns.mount_properties")
 def test_mount_properties():
     """statmount of the root: mount point "/", mnt_id equal to the root id."""
     enter_userns()
@@ -129,7 +130,7 @@ def test_mount_properties():
 
 @fixture
 @pytest.mark.userns
-@pytest.mark.upstream(FILE, "empty_mntns.repeated_unshare")
+@upstream(FILE, "empty_mntns.repeated_unshare")
 def test_repeated_unshare():
     """A second unshare makes another namespace with a new root mount."""
     enter_userns()
@@ -143,7 +144,7 @@ def test_repeated_unshare():
 
 @fixture
 @pytest.mark.userns
-@pytest.mark.upstream(FILE, "empty_mntns.root_is_own_parent")
+@upstream(FILE, "empty_mntns.root_is_own_parent")
 def test_root_is_own_parent():
     """The root's mnt_parent_id is its own id (statmount into a 512-byte buffer)."""
     enter_userns()
@@ -157,7 +158,7 @@ def test_root_is_own_parent():
 
 @fixture
 @pytest.mark.userns
-@pytest.mark.upstream(FILE, "empty_mntns.listmount_single_entry")
+@upstream(FILE, "empty_mntns.listmount_single_entry")
 def test_listmount_single_entry():
     """listmount(LSMT_ROOT) with room for 16 returns exactly [id of "/"]."""
     enter_userns()
@@ -171,7 +172,7 @@ def test_listmount_single_entry():
 
 @fixture
 @pytest.mark.userns
-@pytest.mark.upstream(FILE, "empty_mntns.overmount_tmpfs")
+@upstream(FILE, "empty_mntns.overmount_tmpfs")
 def test_overmount_tmpfs():
     """nullfs root, O_CREAT gives ENOENT; a tmpfs moved onto "/" and entered
     with fchdir+chroot is a writable root (count 2)."""
@@ -181,7 +182,7 @@ def test_overmount_tmpfs():
 
 
 @pytest.mark.userns
-@pytest.mark.upstream(FILE, "global.invalid_flags")
+@upstream(FILE, "global.invalid_flags")
 def test_invalid_flags():
     """unshare with a flag the running kernel does not accept: EINVAL.
 
@@ -194,7 +195,7 @@ def test_invalid_flags():
 
 
 @pytest.mark.userns
-@pytest.mark.upstream(FILE, "global.clone_newns_full_copy")
+@upstream(FILE, "global.clone_newns_full_copy")
 def test_clone_newns_full_copy(tmp_path):
     """Regression guard: plain CLONE_NEWNS still copies the whole tree."""
     enter_userns()
@@ -206,7 +207,7 @@ def test_clone_newns_full_copy(tmp_path):
 
 
 @pytest.mark.userns
-@pytest.mark.upstream(FILE, "global.other_ns_unaffected")
+@upstream(FILE, "global.other_ns_unaffected")
 def test_other_ns_unaffected():
     """CLONE_NEWUTS still works: a hostname set there reads back."""
     enter_userns()

@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+from harness.upstream import upstream
 from helpers import sys as k
 from helpers import uapi
 from helpers.errors import raises_errno
@@ -16,7 +17,7 @@ FILE = "filesystems/empty_mntns/internal_sb_reconfigure_test.c"
 
 @pytest.mark.requires("unshare_empty_mntns")
 @pytest.mark.userns
-@pytest.mark.upstream(FILE, "internal_sb_reconfigure.nullfs_root")
+@upstream(FILE, "internal_sb_reconfigure.nullfs_root")
 def test_nullfs_root():
     """In a user ns + empty mntns: fspick("/") EINVAL, MS_REMOUNT|MS_RDONLY
     EINVAL, umount2("/", 0) EPERM, and statfs("/") is not ST_RDONLY.

@@ -5,6 +5,7 @@ import os
 
 import pytest
 
+from harness.upstream import upstream
 from helpers import sys as k
 from helpers import uapi
 from helpers.proc import in_child
@@ -14,7 +15,7 @@ FILE = "filesystems/empty_mntns/nullfs_atime_test.c"
 
 @pytest.mark.root
 @pytest.mark.requires("unshare_empty_mntns")
-@pytest.mark.upstream(FILE, "global.empty_mntns_root_atime")
+@upstream(FILE, "global.empty_mntns_root_atime")
 def test_empty_mntns_root_atime():
     """A watcher in one empty mntns stats "/", a reader in another empty
     mntns reads "/" to the end, the watcher's atime (sec and nsec) is unchanged.

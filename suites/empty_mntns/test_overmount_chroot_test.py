@@ -5,6 +5,7 @@ import os
 
 import pytest
 
+from harness.upstream import upstream
 from helpers import sys as k
 from helpers import uapi
 from helpers.mounts import count_mounts, make_rprivate, statmount, tmpfs
@@ -24,7 +25,7 @@ def setup_root(base):
 
 
 @pytest.mark.userns
-@pytest.mark.upstream(FILE, "global.overmount_chroot")
+@upstream(FILE, "global.overmount_chroot")
 def test_overmount_chroot(tmp_path):
     """Six tmpfs layers on /newroot; chroot("/newroot") enters the sixth:
     only layer_5 is visible and "/" has the top layer's mount id."""

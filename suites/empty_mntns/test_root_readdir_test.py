@@ -19,6 +19,7 @@ import threading
 
 import pytest
 
+from harness.upstream import upstream
 from helpers import sys as k
 from helpers import uapi
 from helpers.sys import SyscallError, ffi
@@ -87,7 +88,7 @@ class Worker(threading.Thread):
 @pytest.mark.root
 @pytest.mark.requires("unshare_empty_mntns")
 @pytest.mark.timeout(60)
-@pytest.mark.upstream(FILE, "global.readdir_blocks_nobody")
+@upstream(FILE, "global.readdir_blocks_nobody")
 def test_readdir_blocks_nobody():
     """While a getdents64 on the nullfs root is stalled in a userfaultfd page
     fault, mkdirat(root, "x") and openat(root, "no_such_name") return within

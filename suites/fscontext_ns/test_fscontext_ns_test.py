@@ -18,6 +18,7 @@ import socket
 
 import pytest
 
+from harness.upstream import upstream
 from helpers import uapi
 from helpers import sys as k
 from helpers.errors import name as errname
@@ -61,9 +62,9 @@ def create_from_child(fsname, nest):
 
 @pytest.mark.parametrize("fsname,expected", [
     pytest.param("binfmt_misc", errno.EINVAL, id="binfmt_misc",
-                 marks=pytest.mark.upstream(FILE, "fscontext_ns.binfmt_misc.create_from_descendant_userns")),
+                 marks=upstream(FILE, "fscontext_ns.binfmt_misc.create_from_descendant_userns")),
     pytest.param("overlay", errno.EINVAL, id="overlay",
-                 marks=pytest.mark.upstream(FILE, "fscontext_ns.overlay.create_from_descendant_userns")),
+                 marks=upstream(FILE, "fscontext_ns.overlay.create_from_descendant_userns")),
 ])
 def test_create_from_descendant_userns(fsname, expected):
     """CMD_CREATE from the ancestor user namespace fails with `expected` and
@@ -75,7 +76,7 @@ def test_create_from_descendant_userns(fsname, expected):
     assert err == expected, f"CMD_CREATE gave {errname(err)}, expected {errname(expected)}"
 
 
-@pytest.mark.upstream(FILE, "global.create_from_same_userns")
+@upstream(FILE, "global.create_from_same_userns")
 def test_create_from_same_userns():
     """Within one user namespace the same sequence succeeds (binfmt_misc)."""
     setup_userns()

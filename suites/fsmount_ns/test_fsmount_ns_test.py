@@ -21,6 +21,7 @@ import stat
 
 import pytest
 
+from harness.upstream import upstream
 from helpers import uapi
 from helpers import sys as k
 from helpers.errors import raises_errno
@@ -34,10 +35,6 @@ CLOEXEC, NS = uapi.FSMOUNT_CLOEXEC, uapi.FSMOUNT_NAMESPACE
 FILE = "filesystems/fsmount_ns/fsmount_ns_test.c"
 
 
-def up(case):
-    return pytest.mark.upstream(FILE, case)
-
-
 pytestmark = [pytest.mark.requires("statmount", "listmount", "ns_get_mntns_id", "mnt_id_req_ns_id")]
 
 NEEDS_NS = pytest.mark.requires("fsmount_namespace")
@@ -48,7 +45,7 @@ def variants(test, plain_needs="open_tree"):
     params = []
     for name, flags in VARIANTS.items():
         need = NEEDS_NS if flags & NS else pytest.mark.requires(plain_needs)
-        params.append(pytest.param(flags, id=name, marks=[up(f"fsmount_ns.{name}.{test}"), need]))
+        params.append(pytest.param(flags, id=name, marks=[upstream(FILE, f"fsmount_ns.{name}.{test}"), need]))
     return pytest.mark.parametrize("flags", params)
 
 
@@ -127,7 +124,7 @@ def test_verify_tmpfs_type(flags):
 @pytest.mark.root
 @pytest.mark.userns
 @NEEDS_NS
-@up("fsmount_ns_caps.requires_cap_sys_admin")
+@upstream(FILE, "fsmount_ns_caps.requires_cap_sys_admin")
 def test_requires_cap_sys_admin():
     """Without CAP_SYS_ADMIN in its own user namespace: EPERM (the fs context
     was made by root before dropping)."""
@@ -149,7 +146,7 @@ def _userns_fsmount():
 
 @pytest.mark.userns
 @NEEDS_NS
-@up("fsmount_ns_userns.create_in_userns")
+@upstream(FILE, "fsmount_ns_userns.create_in_userns")
 def test_create_in_userns():
     """Inside setup_userns(): a namespace with >= 1 mount."""
     def child():
@@ -160,7 +157,7 @@ def test_create_in_userns():
 
 @pytest.mark.userns
 @NEEDS_NS
-@up("fsmount_ns_userns.setns_in_userns")
+@upstream(FILE, "fsmount_ns_userns.setns_in_userns")
 def test_setns_in_userns():
     """Inside setup_userns(): a grandchild can setns into the new namespace."""
     def child():
@@ -171,7 +168,7 @@ def test_setns_in_userns():
 
 @pytest.mark.userns
 @NEEDS_NS
-@up("fsmount_ns_userns.umount_fails_einval")
+@upstream(FILE, "fsmount_ns_userns.umount_fails_einval")
 def test_umount_fails_einval():
     """The rootfs stack of a setup_userns() namespace is MNT_LOCKED, so the new
     top mount is locked too: umount2(MNT_DETACH) is EINVAL (catalog 2.6)."""
@@ -184,7 +181,7 @@ def test_umount_fails_einval():
 
 @pytest.mark.root
 @NEEDS_NS
-@up("fsmount_ns_userns.umount_succeeds")
+@upstream(FILE, "fsmount_ns_userns.umount_succeeds")
 def test_umount_succeeds():
     """Root, no user namespace: nothing is locked, every mount detaches."""
     new_mntns(private=False)
@@ -208,7 +205,7 @@ ATTRS = {
 @pytest.mark.root
 @NEEDS_NS
 @pytest.mark.parametrize("attr", [
-    pytest.param(v, id=n, marks=up(f"fsmount_ns_mount_attrs.{n}")) for n, v in ATTRS.items()])
+    pytest.param(v, id=n, marks=upstream(FILE, f"fsmount_ns_mount_attrs.{n}")) for n, v in ATTRS.items()])
 def test_mount_attrs(attr):
     """attr_flags given to fsmount(FSMOUNT_NAMESPACE) show in statmount.mnt_attr."""
     fd, new = fsmount_ns(fs_context(), NS | CLOEXEC, attr)

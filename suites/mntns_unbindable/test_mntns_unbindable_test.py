@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from harness.upstream import upstream
 from helpers import sys as k
 from helpers import uapi
 from helpers.errors import raises_errno
@@ -24,10 +25,6 @@ from helpers.proc import in_child
 FILE = "filesystems/mntns_unbindable/mntns_unbindable_test.c"
 
 pytestmark = pytest.mark.root
-
-
-def upstream(case):
-    return pytest.mark.upstream(FILE, f"mntns_unbindable.{case}")
 
 
 @dataclass
@@ -77,33 +74,33 @@ def open_tree_refused(tree):
         os.close(k.open_tree(uapi.AT_FDCWD, tree.src, uapi.OPEN_TREE_CLONE | uapi.OPEN_TREE_CLOEXEC))
 
 
-@upstream("refuses_bind")
+@upstream(FILE, "mntns_unbindable.refuses_bind")
 def test_refuses_bind_in_same_ns(tree):
     bind_refused(tree)
     assert is_unbindable(tree.src)
 
 
-@upstream("refuses_bind_after_clone")
+@upstream(FILE, "mntns_unbindable.refuses_bind_after_clone")
 def test_refuses_bind_after_unshare(tree):
     after_unshares(1, bind_refused, tree)
 
 
-@upstream("refuses_rbind_after_clone")
+@upstream(FILE, "mntns_unbindable.refuses_rbind_after_clone")
 def test_refuses_rbind_after_unshare(tree):
     after_unshares(1, bind_refused, tree, uapi.MS_BIND | uapi.MS_REC)
 
 
-@upstream("refuses_open_tree_after_clone")
+@upstream(FILE, "mntns_unbindable.refuses_open_tree_after_clone")
 @pytest.mark.requires("open_tree")
 def test_refuses_open_tree_clone_after_unshare(tree):
     after_unshares(1, open_tree_refused, tree)
 
 
-@upstream("mountinfo_after_clone")
+@upstream(FILE, "mntns_unbindable.mountinfo_after_clone")
 def test_mountinfo_shows_unbindable_after_unshare(tree):
     assert after_unshares(1, is_unbindable, tree.src)
 
 
-@upstream("refuses_bind_after_two_clones")
+@upstream(FILE, "mntns_unbindable.refuses_bind_after_two_clones")
 def test_refuses_bind_after_two_unshares(tree):
     after_unshares(2, bind_refused, tree)

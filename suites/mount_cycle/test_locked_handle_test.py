@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from harness.upstream import upstream
 from helpers import uapi
 from helpers import sys as k
 from helpers.errors import raises_errno
@@ -79,7 +80,7 @@ def _race(dfd, handle, let_go):
     return len(decoded)
 
 
-@pytest.mark.upstream(FILE, "locked_handle.lazy_umount")
+@upstream(FILE, "locked_handle.lazy_umount")
 def test_lazy_umount_never_decodes_covered_handle(lh):
     def child():
         setup_userns()                                   # the cover is now MNT_LOCKED
@@ -96,7 +97,7 @@ def test_lazy_umount_never_decodes_covered_handle(lh):
     in_child(child)
 
 
-@pytest.mark.upstream(FILE, "locked_handle.dissolve")
+@upstream(FILE, "locked_handle.dissolve")
 def test_dissolved_tree_never_decodes_covered_handle(lh):
     def child():
         setup_userns()
@@ -114,7 +115,7 @@ def test_dissolved_tree_never_decodes_covered_handle(lh):
     in_child(child)
 
 
-@pytest.mark.upstream(FILE, "locked_handle.allowed_use")
+@upstream(FILE, "locked_handle.allowed_use")
 def test_unobstructed_handle_decodes_until_unmounted(lh):
     def child():
         setup_userns()

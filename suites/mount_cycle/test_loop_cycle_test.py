@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from harness.upstream import upstream
 from helpers import uapi
 from helpers import sys as k
 from helpers.mounts import make_rprivate, tmpfs
@@ -66,7 +67,7 @@ def _detached_child(chan, base, fstype):
     chan.recv()
 
 
-@pytest.mark.upstream(FILE, "loop_cycle.detached_loop_mount_released")
+@upstream(FILE, "loop_cycle.detached_loop_mount_released")
 def test_detached_loop_mount_released(lc):
     fstype = pieces.fat_type()
     os.mkdir(f"{lc.base}/vol")
@@ -82,7 +83,7 @@ def test_detached_loop_mount_released(lc):
     _released_everywhere(n)
 
 
-@pytest.mark.upstream(FILE, "loop_cycle.dissolved_tree_loop_mount_released")
+@upstream(FILE, "loop_cycle.dissolved_tree_loop_mount_released")
 def test_dissolved_tree_loop_mount_released(lc):
     fstype = None
     for name in ("vfat", "msdos"):
@@ -128,7 +129,7 @@ def _crossed_child(chan, base, fstype):
     chan.recv()
 
 
-@pytest.mark.upstream(FILE, "loop_cycle.crossed_images_released")
+@upstream(FILE, "loop_cycle.crossed_images_released")
 def test_crossed_images_released(lc):
     fstype = pieces.fat_type()
     os.mkdir(f"{lc.base}/vol"), os.mkdir(f"{lc.base}/vol2")
@@ -529,7 +530,7 @@ HOLDERS = [
 
 
 @pytest.mark.parametrize("holder", [
-    pytest.param(cls, id=name, marks=[pytest.mark.upstream(FILE, f"loop_cycle.{name}")]
+    pytest.param(cls, id=name, marks=[upstream(FILE, f"loop_cycle.{name}")]
                  + ([pytest.mark.timeout(120)] if cls is MassStorage else []))
     for name, cls in HOLDERS])
 def test_holder_on_dead_mount_released(lc, holder):

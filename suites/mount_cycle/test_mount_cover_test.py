@@ -14,6 +14,7 @@ import struct
 
 import pytest
 
+from harness.upstream import upstream
 from helpers import uapi
 from helpers import sys as k
 from helpers.errors import raises_errno
@@ -86,7 +87,7 @@ def cover(base):
     c.child.kill()
 
 
-@pytest.mark.upstream(FILE, "mount_cover.not_watchable")
+@upstream(FILE, "mount_cover.not_watchable")
 def test_stand_in_not_watchable(cover):
     with raises_errno(errno.EINVAL):
         k.inotify_watch(fd_path(cover.fd), uapi.IN_OPEN)
@@ -97,7 +98,7 @@ def test_stand_in_not_watchable(cover):
             k.fanotify_mark(cover.group, uapi.FAN_MARK_ADD, uapi.FAN_OPEN, cover.fd)
 
 
-@pytest.mark.upstream(FILE, "mount_cover.not_lockable")
+@upstream(FILE, "mount_cover.not_lockable")
 def test_stand_in_not_lockable(cover):
     with raises_errno(errno.ENOLCK):
         fcntl.flock(cover.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -108,7 +109,7 @@ def test_stand_in_not_lockable(cover):
         fcntl.fcntl(cover.fd, fcntl.F_GETLK, lock)
 
 
-@pytest.mark.upstream(FILE, "mount_cover.not_leasable")
+@upstream(FILE, "mount_cover.not_leasable")
 def test_stand_in_not_leasable(cover):
     with raises_errno(errno.EINVAL, errno.EACCES):
         fcntl.fcntl(cover.fd, F_SETLEASE, fcntl.F_RDLCK)
@@ -117,13 +118,13 @@ def test_stand_in_not_leasable(cover):
         fcntl.fcntl(cover.fd, F_SETDELEG, deleg)
 
 
-@pytest.mark.upstream(FILE, "mount_cover.not_mountable")
+@upstream(FILE, "mount_cover.not_mountable")
 def test_stand_in_not_mountable(cover):
     with raises_errno(errno.ENOENT):
         k.mount("tmpfs", fd_path(cover.fd), "tmpfs")
 
 
-@pytest.mark.upstream(FILE, "mount_cover.read_only")
+@upstream(FILE, "mount_cover.read_only")
 def test_stand_in_read_only(cover):
     with raises_errno(errno.ENOENT):
         os.mkdir("x", dir_fd=cover.fd)
@@ -134,13 +135,13 @@ def test_stand_in_read_only(cover):
     assert os.fstatvfs(cover.fd).f_flag & uapi.ST_RDONLY
 
 
-@pytest.mark.upstream(FILE, "mount_cover.island")
+@upstream(FILE, "mount_cover.island")
 def test_stand_in_is_an_island(cover):
     up = os.open("..", os.O_RDONLY | os.O_DIRECTORY, dir_fd=cover.fd)
     assert cycle.same_inode(up, cover.fd)
 
 
-@pytest.mark.upstream(FILE, "mount_cover.held_child_detached")
+@upstream(FILE, "mount_cover.held_child_detached")
 def test_held_child_detached(cover):
     c = cover.fds["C"]
     assert k.fstatfs(c).f_type == uapi.TMPFS_MAGIC
@@ -150,7 +151,7 @@ def test_held_child_detached(cover):
     assert k.fstatfs(fresh).f_type == uapi.NULL_FS_MAGIC
 
 
-@pytest.mark.upstream(FILE, "mount_cover.cover_goes_with_mountpoint")
+@upstream(FILE, "mount_cover.cover_goes_with_mountpoint")
 def test_cover_goes_with_mountpoint(cover):
     cover.child.send("r")
     assert cover.child.recv() == 0, "rmdir(q/covered) in the child"
@@ -159,7 +160,7 @@ def test_cover_goes_with_mountpoint(cover):
     assert k.fstatfs(cover.fd).f_type == uapi.NULL_FS_MAGIC
 
 
-@pytest.mark.upstream(FILE, "mount_cover.readdir_blocks_nobody")
+@upstream(FILE, "mount_cover.readdir_blocks_nobody")
 def test_readdir_blocks_nobody(cover):
     if cover.hold is None:
         pytest.skip(f"needs userfaultfd (CAP_SYS_PTRACE or vm.unprivileged_userfaultfd): "
@@ -167,7 +168,7 @@ def test_readdir_blocks_nobody(cover):
     assert not cover.hold.check(cover.fd), "a getdents stuck in a page fault blocked a lookup"
 
 
-@pytest.mark.upstream(FILE, "mount_cover.file_stand_in")
+@upstream(FILE, "mount_cover.file_stand_in")
 def test_file_stand_in(cover):
     p = cover.fds["P"]
     fd = os.open("file", os.O_RDONLY, dir_fd=p)
@@ -193,7 +194,7 @@ def test_file_stand_in(cover):
         os.open("file", os.O_RDONLY | os.O_DIRECTORY, dir_fd=p)
 
 
-@pytest.mark.upstream(FILE, "mount_cover.shared_mountpoint")
+@upstream(FILE, "mount_cover.shared_mountpoint")
 def test_shared_mountpoint(cover):
     t, u = cover.fds["T"], cover.fds["U"]
     assert k.fstatfs(os.open("covered", os.O_RDONLY | os.O_DIRECTORY, dir_fd=t)).f_type == uapi.NULL_FS_MAGIC

@@ -11,6 +11,7 @@ import os
 
 import pytest
 
+from harness.upstream import upstream
 from helpers import uapi
 from helpers import sys as k
 from helpers.errors import raises_errno
@@ -36,7 +37,7 @@ def _child(chan, d, fd):
 
 
 @pytest.mark.userns
-@pytest.mark.upstream(FILE, "nsfs_rbind_loop.own_ns_file_below_foreign_source")
+@upstream(FILE, "nsfs_rbind_loop.own_ns_file_below_foreign_source")
 def test_rbind_refuses_own_mntns_file_below_source(base):
     setup_userns()
     tmpfs(base)

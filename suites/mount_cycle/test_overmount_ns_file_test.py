@@ -8,6 +8,7 @@ import os
 
 import pytest
 
+from harness.upstream import upstream
 from helpers import uapi
 from helpers import sys as k
 from helpers.mounts import tmpfs
@@ -28,7 +29,7 @@ def _read(path):
 
 
 @pytest.mark.userns
-@pytest.mark.upstream(FILE, "overmount_ns_file.existing_mount_stays_on_top")
+@upstream(FILE, "overmount_ns_file.existing_mount_stays_on_top")
 def test_existing_slave_mount_stays_on_top_of_propagated_copy(base):
     setup_userns()
     tmpfs(base)

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from harness.upstream import upstream
 from helpers import uapi
 from helpers import sys as k
 from helpers.errors import raises_errno
@@ -20,7 +21,7 @@ FILE = "filesystems/mount_cycle/overmount_reparent_test.c"
 
 @pytest.mark.userns
 @pytest.mark.requires("move_mount_beneath")
-@pytest.mark.upstream(FILE, "overmount_reparent.dead_overmount_holder_not_followed")
+@upstream(FILE, "overmount_reparent.dead_overmount_holder_not_followed")
 def test_beneath_dead_overmount_holder_is_enoent(base):
     setup_userns()
     a, b = f"{base}/a", f"{base}/b"

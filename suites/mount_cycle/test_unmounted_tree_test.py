@@ -10,6 +10,7 @@ import os
 
 import pytest
 
+from harness.upstream import upstream
 from helpers import uapi
 from helpers import sys as k
 from helpers.errors import raises_errno
@@ -46,7 +47,7 @@ def assert_root_copied(fd, target):
 
 
 @pytest.mark.userns
-@pytest.mark.upstream(FILE, "unmounted_tree.detached_nsfs_bind_not_walked")
+@upstream(FILE, "unmounted_tree.detached_nsfs_bind_not_walked")
 def test_detached_nsfs_bind_not_walked(tree):
     x, y, z = (f"{tree}/{n}" for n in "xyz")
     k.mount("/proc/self/ns/net", x, None, uapi.MS_BIND)
@@ -64,7 +65,7 @@ def test_detached_nsfs_bind_not_walked(tree):
 
 
 @pytest.mark.userns
-@pytest.mark.upstream(FILE, "unmounted_tree.detached_pidfs_bind_not_walked")
+@upstream(FILE, "unmounted_tree.detached_pidfs_bind_not_walked")
 def test_detached_pidfs_bind_not_walked(tree):
     x, y = f"{tree}/x", f"{tree}/y"
     pidfd = k.pidfd_open(os.getpid())
@@ -95,7 +96,7 @@ def _vacant_child(chan, d):
 
 
 @pytest.mark.userns
-@pytest.mark.upstream(FILE, "unmounted_tree.vacant_child_not_copied")
+@upstream(FILE, "unmounted_tree.vacant_child_not_copied")
 def test_vacant_child_not_copied(tree):
     child = Partner(_vacant_child, tree)
     assert child.recv() == "ready"
@@ -119,7 +120,7 @@ def _ordinary_child(chan, d):
 
 
 @pytest.mark.userns
-@pytest.mark.upstream(FILE, "unmounted_tree.copy_of_detached_bind_is_ordinary")
+@upstream(FILE, "unmounted_tree.copy_of_detached_bind_is_ordinary")
 def test_copy_of_detached_bind_is_ordinary(tree):
     child = Partner(_ordinary_child, tree)
     assert child.recv() == "ready"
@@ -129,7 +130,7 @@ def test_copy_of_detached_bind_is_ordinary(tree):
 
 
 @pytest.mark.userns
-@pytest.mark.upstream(FILE, "unmounted_tree.detached_tree_setattr_refused")
+@upstream(FILE, "unmounted_tree.detached_tree_setattr_refused")
 def test_dissolved_tree_setattr_refused(tree):
     a = f"{tree}/a"
     os.mkdir(a)

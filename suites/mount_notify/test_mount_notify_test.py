@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from harness.upstream import upstream
 from helpers import sys as k
 from helpers import uapi
 from helpers.mounts import make_rprivate
@@ -36,7 +37,7 @@ def env():
 @pytest.mark.root
 @pytest.mark.requires("mount_notify")
 @pytest.mark.parametrize("case", [
-    pytest.param(name, marks=pytest.mark.upstream(FILE, f"fanotify.{name}"), id=name)
+    pytest.param(name, marks=upstream(FILE, f"fanotify.{name}"), id=name)
     for name in CASES])
 def test_mount_event(env, case):
     """Each upstream scenario: the exact ATTACH/DETACH (or ATTACH|DETACH for a

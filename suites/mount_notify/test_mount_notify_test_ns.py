@@ -11,6 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from harness.upstream import upstream
 from helpers import sys as k
 from helpers import uapi
 from helpers.errors import raises_errno
@@ -64,7 +65,7 @@ def env():
 @pytest.mark.userns
 @pytest.mark.requires("mount_notify")
 @pytest.mark.parametrize("case", [
-    pytest.param(name, marks=pytest.mark.upstream(FILE, f"fanotify.{name}"), id=name)
+    pytest.param(name, marks=upstream(FILE, f"fanotify.{name}"), id=name)
     for name in CASES])
 def test_mount_event_in_userns(env, case):
     """Each upstream scenario, watched by groups created inside the user

@@ -14,6 +14,7 @@ import threading
 
 import pytest
 
+from harness.upstream import upstream
 from helpers import sys as k
 from helpers import uapi
 from helpers.errors import raises_errno
@@ -24,10 +25,6 @@ from suites.mount_setattr.mount_setattr_tree import FOUR, is_mount_root, is_shar
 
 FILE = "mount_setattr/mount_setattr_test.c"
 pytestmark = [pytest.mark.userns]
-
-
-def upstream(case):
-    return pytest.mark.upstream(FILE, f"mount_setattr.{case}")
 
 
 # Flags mount_setattr(2) defines (catalog 1.3 and 2.10; identical in 6.18 and
@@ -88,7 +85,7 @@ def move_onto(from_fd, to_fd):
 
 
 # --- attribute validation ---------------------------------------------------------
-@upstream("invalid_attributes")
+@upstream(FILE, "mount_setattr.invalid_attributes")
 def test_invalid_attributes(tree):
     """Undefined attr_set, attr_clr and propagation bits are EINVAL, and a
     relative path with dfd -1 is EBADF; nothing changes. Upstream asserts only
@@ -119,7 +116,7 @@ def test_invalid_attributes(tree):
     assert tree.flags() == before
 
 
-@upstream("extensibility")
+@upstream(FILE, "mount_setattr.extensibility")
 def test_extensibility(tree):
     """struct mount_attr is an extensible struct: NULL is EFAULT, sizes below
     VER0 (32) are EINVAL, a larger zero-padded struct is accepted, nonzero
@@ -156,7 +153,7 @@ def test_extensibility(tree):
 
 
 # --- changing flags ---------------------------------------------------------------
-@upstream("basic")
+@upstream(FILE, "mount_setattr.basic")
 def test_basic(tree):
     """Without AT_RECURSIVE only the mount at the path changes."""
     before = tree.flags()
@@ -168,7 +165,7 @@ def test_basic(tree):
         assert mnt_flags(tree(path)) == before[path], path
 
 
-@upstream("basic_recursive")
+@upstream(FILE, "mount_setattr.basic_recursive")
 def test_basic_recursive(tree):
     """AT_RECURSIVE changes every mount below the path; a file open for
     writing anywhere in the tree makes RDONLY fail (EBUSY) and leaves every
@@ -195,7 +192,7 @@ def test_basic_recursive(tree):
     os.close(fd)
 
 
-@upstream("mount_has_writers")
+@upstream(FILE, "mount_setattr.mount_has_writers")
 def test_mount_has_writers(tree):
     """A writer on one mount of the tree fails the whole recursive change
     (EBUSY), including its propagation change; without it the call works."""
@@ -221,7 +218,7 @@ def test_mount_has_writers(tree):
         assert is_shared(tree(path)), path
 
 
-@upstream("mixed_mount_options")
+@upstream(FILE, "mount_setattr.mixed_mount_options")
 def test_mixed_mount_options(tree):
     """Clearing flags on a ramfs mount that has them (and some it lacks) works."""
     old = mnt_flags(tree("/mnt/B/BB"))
@@ -233,7 +230,7 @@ def test_mixed_mount_options(tree):
     assert mnt_flags(tree("/mnt/B/BB")) == expected
 
 
-@upstream("time_changes")
+@upstream(FILE, "mount_setattr.time_changes")
 def test_time_changes(tree):
     """An atime mode in attr_set needs all of MOUNT_ATTR__ATIME in attr_clr,
     and attr_clr takes _ATIME whole or not at all (EINVAL otherwise); the
@@ -277,7 +274,7 @@ def test_time_changes(tree):
         assert mnt_flags(path) == expected - {"nodiratime"}, path
 
 
-@upstream("multi_threaded")
+@upstream(FILE, "mount_setattr.multi_threaded")
 def test_multi_threaded(tree):
     """Concurrent recursive mount_setattr calls on the same tree all succeed."""
     old = mnt_flags(tree("/mnt/A"))
@@ -303,7 +300,7 @@ def test_multi_threaded(tree):
 
 
 # --- who may change a mount ---------------------------------------------------------
-@upstream("wrong_user_namespace")
+@upstream(FILE, "mount_setattr.wrong_user_namespace")
 def test_wrong_user_namespace(tree):
     """Root of a nested user namespace has no CAP_SYS_ADMIN over the mount
     namespace's owner: EPERM."""
@@ -315,7 +312,7 @@ def test_wrong_user_namespace(tree):
     assert "ro" not in mnt_flags(tree("/mnt/A"))
 
 
-@upstream("wrong_mount_namespace")
+@upstream(FILE, "mount_setattr.wrong_mount_namespace")
 def test_wrong_mount_namespace(tree):
     """A mount of another mount namespace, reached through an fd, is EINVAL."""
     fd = os.open(tree("/mnt/A"), os.O_DIRECTORY | os.O_CLOEXEC)
@@ -329,7 +326,7 @@ def test_wrong_mount_namespace(tree):
     os.close(fd)
 
 
-@upstream("mount_attr_nosymfollow")
+@upstream(FILE, "mount_setattr.mount_attr_nosymfollow")
 def test_mount_attr_nosymfollow(tree):
     """MOUNT_ATTR_NOSYMFOLLOW makes following a symlink on the mount ELOOP;
     clearing it restores it."""
@@ -352,7 +349,7 @@ def test_mount_attr_nosymfollow(tree):
 SUBMOUNTS_OF_MNT = ("A", "A/AA", "A/AA/B", "A/AA/B/BB")
 
 
-@upstream("open_tree_detached")
+@upstream(FILE, "mount_setattr.open_tree_detached")
 @pytest.mark.requires("detached_mount_trees")
 def test_open_tree_detached(tree):
     """A recursive clone of a detached tree can itself be cloned, and both
@@ -375,7 +372,7 @@ def test_open_tree_detached(tree):
     os.close(base)
 
 
-@upstream("open_tree_detached_fail")
+@upstream(FILE, "mount_setattr.open_tree_detached_fail")
 def test_open_tree_detached_fail(tree):
     """A detached tree cannot be cloned from another mount namespace: EINVAL."""
     base = clone_tree(-errno.EBADF, tree("/mnt"))
@@ -390,7 +387,7 @@ def test_open_tree_detached_fail(tree):
     os.close(base)
 
 
-@upstream("open_tree_detached_fail2")
+@upstream(FILE, "mount_setattr.open_tree_detached_fail2")
 def test_open_tree_detached_fail2(tree):
     """Nor from a nested user namespace without privilege over it: EPERM."""
     base = clone_tree(-errno.EBADF, tree("/mnt"))
@@ -405,7 +402,7 @@ def test_open_tree_detached_fail2(tree):
     os.close(base)
 
 
-@upstream("open_tree_detached_fail3")
+@upstream(FILE, "mount_setattr.open_tree_detached_fail3")
 def test_open_tree_detached_fail3(tree):
     """Nor from a new user namespace with its own mount namespace: EINVAL."""
     base = clone_tree(-errno.EBADF, tree("/mnt"))
@@ -420,7 +417,7 @@ def test_open_tree_detached_fail3(tree):
     os.close(base)
 
 
-@upstream("open_tree_subfolder")
+@upstream(FILE, "mount_setattr.open_tree_subfolder")
 @pytest.mark.requires("detached_mount_trees")
 def test_open_tree_subfolder(tree):
     """A subdirectory of an fsmount()ed filesystem can be cloned, attached and
@@ -442,7 +439,7 @@ def test_open_tree_subfolder(tree):
     os.rmdir(target)
 
 
-@upstream("mount_detached_mount_on_detached_mount_then_close")
+@upstream(FILE, "mount_setattr.mount_detached_mount_on_detached_mount_then_close")
 @pytest.mark.requires("detached_mount_trees")
 def test_mount_detached_mount_on_detached_mount_then_close(tree):
     """A detached mount can be mounted on another detached mount, once: the
@@ -459,7 +456,7 @@ def test_mount_detached_mount_on_detached_mount_then_close(tree):
     os.close(base)
 
 
-@upstream("mount_detached_mount_on_detached_mount_and_attach")
+@upstream(FILE, "mount_setattr.mount_detached_mount_on_detached_mount_and_attach")
 @pytest.mark.requires("detached_mount_trees")
 def test_mount_detached_mount_on_detached_mount_and_attach(tree):
     """A detached mount stacked on a detached mount is attached with it."""
@@ -480,7 +477,7 @@ def test_mount_detached_mount_on_detached_mount_and_attach(tree):
     os.close(base)
 
 
-@upstream("move_mount_detached_fail")
+@upstream(FILE, "mount_setattr.move_mount_detached_fail")
 def test_move_mount_detached_fail(tree):
     """An attached mount cannot be moved onto a detached one: EINVAL."""
     attached = clone_tree(-errno.EBADF, tree("/mnt"), SHALLOW_CLONE_FLAGS)
@@ -494,7 +491,7 @@ def test_move_mount_detached_fail(tree):
     os.close(attached)
 
 
-@upstream("attach_detached_mount_then_umount_then_close")
+@upstream(FILE, "mount_setattr.attach_detached_mount_then_umount_then_close")
 def test_attach_detached_mount_then_umount_then_close(tree):
     """Closing the fd of an attached-then-unmounted tree is harmless."""
     fd = clone_tree(-errno.EBADF, tree("/mnt"))
@@ -506,7 +503,7 @@ def test_attach_detached_mount_then_umount_then_close(tree):
     assert not is_mount_root(-1, tree("/tmp/target1"))
 
 
-@upstream("mount_detached1_onto_detached2_then_close_detached1_then_mount_detached2_onto_attached")
+@upstream(FILE, "mount_setattr.mount_detached1_onto_detached2_then_close_detached1_then_mount_detached2_onto_attached")
 @pytest.mark.requires("detached_mount_trees")
 def test_mount_detached1_onto_detached2_then_close_detached1_then_mount_detached2_onto_attached(tree):
     """After t1 is mounted on t2, t1 is no longer an anonymous tree root
@@ -523,7 +520,7 @@ def test_mount_detached1_onto_detached2_then_close_detached1_then_mount_detached
     os.close(t2)
 
 
-@upstream("two_detached_mounts_referring_to_same_anonymous_mount_namespace")
+@upstream(FILE, "mount_setattr.two_detached_mounts_referring_to_same_anonymous_mount_namespace")
 def test_two_detached_mounts_referring_to_same_anonymous_mount_namespace(tree):
     """Two fds on one anonymous tree: once it is attached through one, the
     other cannot add the same tree into itself. Upstream asserts only
@@ -538,7 +535,7 @@ def test_two_detached_mounts_referring_to_same_anonymous_mount_namespace(tree):
     os.close(t1)
 
 
-@upstream("two_detached_subtrees_of_same_anonymous_mount_namespace")
+@upstream(FILE, "mount_setattr.two_detached_subtrees_of_same_anonymous_mount_namespace")
 def test_two_detached_subtrees_of_same_anonymous_mount_namespace(tree):
     """Only the root of an anonymous tree can be attached (EINVAL for a
     submount of it)."""
@@ -551,7 +548,7 @@ def test_two_detached_subtrees_of_same_anonymous_mount_namespace(tree):
     os.close(t1)
 
 
-@upstream("detached_tree_propagation")
+@upstream(FILE, "mount_setattr.detached_tree_propagation")
 def test_detached_tree_propagation(tree):
     """A detached clone of a shared tree receives no mount propagation."""
     k.unshare(uapi.CLONE_NEWNS)

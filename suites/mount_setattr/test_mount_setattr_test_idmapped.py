@@ -23,6 +23,7 @@ import os
 
 import pytest
 
+from harness.upstream import upstream
 from helpers import sys as k
 from helpers import uapi
 from helpers.errors import raises_errno
@@ -40,10 +41,6 @@ CLONE_FLAGS = (uapi.AT_EMPTY_PATH | uapi.AT_NO_AUTOMOUNT | uapi.AT_SYMLINK_NOFOL
 ATTACHED_FLAGS = CLONE_FLAGS & ~uapi.OPEN_TREE_CLONE
 
 
-def upstream(case):
-    return pytest.mark.upstream(FILE, f"mount_setattr_idmapped.{case}")
-
-
 def owner(dfd, path="."):
     st = os.stat(path, dir_fd=dfd) if dfd is not None else os.stat(path)
     return st.st_uid, st.st_gid
@@ -57,21 +54,21 @@ def open_tree_attr_idmap(fd, userns_fd):
 
 
 # --- invalid userns_fd ---------------------------------------------------------------
-@upstream("invalid_fd_negative")
+@upstream(FILE, "mount_setattr_idmapped.invalid_fd_negative")
 def test_invalid_fd_negative(idmapped_tree):
     """userns_fd = -EBADF (above INT_MAX as a u64) is EINVAL."""
     with raises_errno(errno.EINVAL):
         setattr_path("/", 0, attr_set=IDMAP, userns_fd=-errno.EBADF)
 
 
-@upstream("invalid_fd_large")
+@upstream(FILE, "mount_setattr_idmapped.invalid_fd_large")
 def test_invalid_fd_large(idmapped_tree):
     """userns_fd = INT64_MAX is EINVAL."""
     with raises_errno(errno.EINVAL):
         setattr_path("/", 0, attr_set=IDMAP, userns_fd=2**63 - 1)
 
 
-@upstream("invalid_fd_closed")
+@upstream(FILE, "mount_setattr_idmapped.invalid_fd_closed")
 def test_invalid_fd_closed(idmapped_tree):
     """A closed userns_fd is EBADF."""
     fd = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
@@ -80,7 +77,7 @@ def test_invalid_fd_closed(idmapped_tree):
         setattr_path("/", 0, attr_set=IDMAP, userns_fd=fd)
 
 
-@upstream("invalid_fd_initial_userns")
+@upstream(FILE, "mount_setattr_idmapped.invalid_fd_initial_userns")
 def test_invalid_fd_initial_userns(ext4_mnt_d):
     """Idmapping a detached mount with the initial user namespace is EPERM."""
     tree_fd = k.open_tree(-errno.EBADF, ext4_mnt_d, CLONE_FLAGS & ~uapi.AT_EMPTY_PATH)
@@ -95,7 +92,7 @@ def test_invalid_fd_initial_userns(ext4_mnt_d):
 
 
 # --- attached vs detached ---------------------------------------------------------------
-@upstream("attached_mount_inside_current_mount_namespace")
+@upstream(FILE, "mount_setattr_idmapped.attached_mount_inside_current_mount_namespace")
 @pytest.mark.requires("open_tree_attr")
 def test_attached_mount_inside_current_mount_namespace(ext4_mnt_d):
     """An attached mount of our own namespace cannot be idmapped (EINVAL),
@@ -111,7 +108,7 @@ def test_attached_mount_inside_current_mount_namespace(ext4_mnt_d):
     os.close(fd)
 
 
-@upstream("attached_mount_outside_current_mount_namespace")
+@upstream(FILE, "mount_setattr_idmapped.attached_mount_outside_current_mount_namespace")
 @pytest.mark.requires("open_tree_attr")
 def test_attached_mount_outside_current_mount_namespace(ext4_mnt_d):
     """Nor an attached mount of a namespace the caller has left (EINVAL)."""
@@ -129,7 +126,7 @@ def test_attached_mount_outside_current_mount_namespace(ext4_mnt_d):
     os.close(fd)
 
 
-@upstream("detached_mount_inside_current_mount_namespace")
+@upstream(FILE, "mount_setattr_idmapped.detached_mount_inside_current_mount_namespace")
 def test_detached_mount_inside_current_mount_namespace(ext4_mnt_d):
     """A detached clone can be idmapped; its files then show the mapped ids."""
     fd = k.open_tree(-errno.EBADF, ext4_mnt_d, CLONE_FLAGS)
@@ -140,7 +137,7 @@ def test_detached_mount_inside_current_mount_namespace(ext4_mnt_d):
     os.close(fd)
 
 
-@upstream("detached_mount_outside_current_mount_namespace")
+@upstream(FILE, "mount_setattr_idmapped.detached_mount_outside_current_mount_namespace")
 def test_detached_mount_outside_current_mount_namespace(ext4_mnt_d):
     """Also from a process that has since moved to another mount namespace."""
     fd = k.open_tree(-errno.EBADF, ext4_mnt_d, CLONE_FLAGS)
@@ -154,7 +151,7 @@ def test_detached_mount_outside_current_mount_namespace(ext4_mnt_d):
     os.close(fd)
 
 
-@upstream("change_idmapping")
+@upstream(FILE, "mount_setattr_idmapped.change_idmapping")
 @pytest.mark.requires("open_tree_attr")
 def test_change_idmapping(ext4_mnt_d):
     """An idmapped detached mount cannot be idmapped again (EPERM), and
@@ -176,7 +173,7 @@ def test_change_idmapping(ext4_mnt_d):
     os.close(fd)
 
 
-@upstream("idmap_mount_tree_invalid")
+@upstream(FILE, "mount_setattr_idmapped.idmap_mount_tree_invalid")
 def test_idmap_mount_tree_invalid(idmapped_tree):
     """Idmapping a tree whose root is ramfs (no FS_ALLOW_IDMAP) is EINVAL, and
     the files hidden under its submounts stay hidden.

@@ -19,6 +19,7 @@ import os
 
 import pytest
 
+from harness.upstream import upstream
 from helpers import sys as k
 from helpers import uapi
 from helpers.errors import raises_errno
@@ -28,10 +29,6 @@ from helpers.ns import setup_userns
 FILE = "filesystems/move_mount/move_mount_test.c"
 
 BENEATH = uapi.MOVE_MOUNT_F_EMPTY_PATH | uapi.MOVE_MOUNT_BENEATH
-
-
-def upstream(case):
-    return pytest.mark.upstream(FILE, f"move_mount.{case}")
 
 
 def private_root():
@@ -90,7 +87,7 @@ def setup_locked_overmount():
 
 @pytest.mark.root
 @pytest.mark.requires("move_mount_beneath", "move_mount_beneath_root")
-@upstream("beneath_rootfs_success")
+@upstream(FILE, "move_mount.beneath_rootfs_success")
 def test_beneath_rootfs_success(orig_root_id):
     """A clone of "/" moved beneath "/" becomes the root after chroot(".")."""
     fd, clone_id = clone_root()
@@ -103,7 +100,7 @@ def test_beneath_rootfs_success(orig_root_id):
 
 @pytest.mark.root
 @pytest.mark.requires("move_mount_beneath", "move_mount_beneath_root")
-@upstream("beneath_rootfs_old_root_stacked")
+@upstream(FILE, "move_mount.beneath_rootfs_old_root_stacked")
 def test_beneath_rootfs_old_root_stacked(orig_root_id):
     """After BENEATH "/", the old root sits on top of the clone (its parent)."""
     fd, clone_id = clone_root()
@@ -116,7 +113,7 @@ def test_beneath_rootfs_old_root_stacked(orig_root_id):
 
 @pytest.mark.root
 @pytest.mark.requires("move_mount_beneath")
-@upstream("beneath_rootfs_in_chroot_fail")
+@upstream(FILE, "move_mount.beneath_rootfs_in_chroot_fail")
 def test_beneath_rootfs_in_chroot_fail(orig_root_id):
     """In a chroot onto a plain directory, "/" is not a mount root: EINVAL.
 
@@ -135,7 +132,7 @@ def test_beneath_rootfs_in_chroot_fail(orig_root_id):
 
 @pytest.mark.root
 @pytest.mark.requires("move_mount_beneath", "move_mount_beneath_root")
-@upstream("beneath_rootfs_in_chroot_success")
+@upstream(FILE, "move_mount.beneath_rootfs_in_chroot_success")
 def test_beneath_rootfs_in_chroot_success(orig_root_id):
     """In a chroot onto a mount root, BENEATH "/" slides the clone under it.
 
@@ -158,7 +155,7 @@ def test_beneath_rootfs_in_chroot_success(orig_root_id):
 
 @pytest.mark.root
 @pytest.mark.requires("move_mount_beneath", "move_mount_beneath_root", "move_mount_beneath_locked")
-@upstream("beneath_rootfs_locked_transfer")
+@upstream(FILE, "move_mount.beneath_rootfs_locked_transfer")
 def test_beneath_rootfs_locked_transfer(orig_root_id):
     """The locked root loses MNT_LOCKED once the caller's own clone is beneath it."""
     setup_userns()
@@ -173,7 +170,7 @@ def test_beneath_rootfs_locked_transfer(orig_root_id):
 
 @pytest.mark.root
 @pytest.mark.requires("move_mount_beneath", "move_mount_beneath_root", "move_mount_beneath_locked")
-@upstream("beneath_rootfs_locked_containment")
+@upstream(FILE, "move_mount.beneath_rootfs_locked_containment")
 def test_beneath_rootfs_locked_containment(orig_root_id):
     """The clone placed beneath a locked root inherits the lock: EINVAL on umount."""
     setup_userns()
@@ -192,7 +189,7 @@ def test_beneath_rootfs_locked_containment(orig_root_id):
 
 @pytest.mark.root
 @pytest.mark.requires("move_mount_beneath", "move_mount_beneath_locked")
-@upstream("beneath_non_rootfs_locked_transfer")
+@upstream(FILE, "move_mount.beneath_non_rootfs_locked_transfer")
 def test_beneath_non_rootfs_locked_transfer(orig_root_id):
     """A detached tmpfs moved beneath a locked overmount unlocks the overmount.
 
@@ -209,7 +206,7 @@ def test_beneath_non_rootfs_locked_transfer(orig_root_id):
 
 @pytest.mark.root
 @pytest.mark.requires("move_mount_beneath", "move_mount_beneath_locked")
-@upstream("beneath_non_rootfs_locked_containment")
+@upstream(FILE, "move_mount.beneath_non_rootfs_locked_containment")
 def test_beneath_non_rootfs_locked_containment(orig_root_id):
     """The mount moved beneath a locked overmount takes over its lock.
 

@@ -18,6 +18,7 @@ import os
 
 import pytest
 
+from harness.upstream import upstream
 from helpers import sys as k
 from helpers import uapi
 from helpers.errors import raises_errno
@@ -29,10 +30,6 @@ FILE = "move_mount_set_group/move_mount_set_group_test.c"
 SET_GROUP = uapi.MOVE_MOUNT_SET_GROUP
 
 pytestmark = [pytest.mark.userns, pytest.mark.requires("move_mount_set_group")]
-
-
-def upstream(case):
-    return pytest.mark.upstream(FILE, f"move_mount_set_group.{case}")
 
 
 @pytest.fixture
@@ -62,7 +59,7 @@ def has(path, prefix):
     return any(t.startswith(prefix) for t in tags(path))
 
 
-@upstream("complex_sharing_copying")
+@upstream(FILE, "move_mount_set_group.complex_sharing_copying")
 def test_set_group_across_two_mount_namespaces(tmp_a):
     """Two children in their own (nested) user+mount namespaces; the "from"
     child's /tmp/A is shared, the "to" child's private. SET_GROUP between the
@@ -82,7 +79,7 @@ def test_set_group_across_two_mount_namespaces(tmp_a):
         assert has(tmp_a, "shared:")
 
 
-@upstream("unbindable_target")
+@upstream(FILE, "move_mount_set_group.unbindable_target")
 def test_set_group_refuses_unbindable_target(tmp_a):
     """The target must be private: an unbindable one is refused (EINVAL) both
     as a would-be slave and as a would-be peer, and stays as it was."""

@@ -15,6 +15,7 @@ import os
 
 import pytest
 
+from harness.upstream import upstream
 from helpers import sys as k
 from helpers import uapi
 from helpers.errors import raises_errno
@@ -24,10 +25,6 @@ FILE = "filesystems/nsfs/iterate_mntns.c"
 COUNT = 11
 
 pytestmark = [pytest.mark.root, pytest.mark.requires("ns_mnt_get_info", "ns_get_mntns_id")]
-
-
-def upstream(case):
-    return pytest.mark.upstream(FILE, f"iterate_mount_namespaces.{case}")
 
 
 @pytest.fixture
@@ -76,7 +73,7 @@ def walk_to_end(fd, request):
         cur = new_fd
 
 
-@upstream("iterate_all_forward")
+@upstream(FILE, "iterate_mount_namespaces.iterate_all_forward")
 def test_next_walks_past_all_newer_namespaces(init_pidns, mntns):
     ids = walk_to_end(mntns[0][0], uapi.NS_MNT_GET_NEXT)
     assert all(a < b for a, b in zip(ids, ids[1:]))
@@ -84,7 +81,7 @@ def test_next_walks_past_all_newer_namespaces(init_pidns, mntns):
     assert mntns[0][1] not in ids
 
 
-@upstream("iterate_all_backwards")
+@upstream(FILE, "iterate_mount_namespaces.iterate_all_backwards")
 def test_prev_walks_past_all_older_namespaces(init_pidns, mntns):
     ids = walk_to_end(mntns[-1][0], uapi.NS_MNT_GET_PREV)
     assert all(a > b for a, b in zip(ids, ids[1:]))
@@ -93,8 +90,8 @@ def test_prev_walks_past_all_older_namespaces(init_pidns, mntns):
 
 
 @pytest.mark.parametrize("start,request_", [
-    pytest.param(0, uapi.NS_MNT_GET_NEXT, id="forward", marks=upstream("iterate_forward")),
-    pytest.param(COUNT - 1, uapi.NS_MNT_GET_PREV, id="backward", marks=upstream("iterate_backward")),
+    pytest.param(0, uapi.NS_MNT_GET_NEXT, id="forward", marks=upstream(FILE, "iterate_mount_namespaces.iterate_forward")),
+    pytest.param(COUNT - 1, uapi.NS_MNT_GET_PREV, id="backward", marks=upstream(FILE, "iterate_mount_namespaces.iterate_backward")),
 ])
 def test_steps_from_the_namespace_we_are_in(init_pidns, mntns, start, request_):
     """setns() into the first (last) namespace, then 10 NEXT (PREV) steps succeed."""
@@ -110,7 +107,7 @@ def test_steps_from_the_namespace_we_are_in(init_pidns, mntns, start, request_):
     assert all(a < b for a, b in zip(ordered, ordered[1:])), ids
 
 
-@upstream("nfs_valid_ioctl")
+@upstream(FILE, "iterate_mount_namespaces.nfs_valid_ioctl")
 @pytest.mark.parametrize("request_", [uapi.AUTOFS_DEV_IOCTL_OPENMOUNT,
                                       uapi.AUTOFS_DEV_IOCTL_CLOSEMOUNT,
                                       uapi.AUTOFS_DEV_IOCTL_READY],

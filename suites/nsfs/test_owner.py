@@ -10,6 +10,7 @@ import os
 
 import pytest
 
+from harness.upstream import upstream
 from helpers import sys as k
 from helpers import uapi
 from helpers.errors import raises_errno
@@ -19,7 +20,7 @@ from helpers.proc import waiting_child
 FILE = "filesystems/nsfs/owner.c"
 
 
-@pytest.mark.upstream(FILE, "owner")
+@upstream(FILE, "owner")
 @pytest.mark.userns
 def test_ns_get_userns_owner_and_scope():
     with waiting_child(lambda: k.unshare(uapi.CLONE_NEWUTS | uapi.CLONE_NEWUSER)) as pid:

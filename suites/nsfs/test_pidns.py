@@ -12,6 +12,7 @@ from contextlib import contextmanager
 
 import pytest
 
+from harness.upstream import upstream
 from helpers import sys as k
 from helpers import uapi
 from helpers.errors import raises_errno
@@ -51,7 +52,7 @@ def process_in_new_user_and_pid_ns():
         os.waitpid(child, 0)
 
 
-@pytest.mark.upstream(FILE, "pidns")
+@upstream(FILE, "pidns")
 @pytest.mark.userns
 @pytest.mark.parametrize("kind", ["pid", "user"])
 def test_ns_get_parent_is_ours_then_eperm(kind):

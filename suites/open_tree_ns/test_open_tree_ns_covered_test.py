@@ -16,6 +16,7 @@ import tempfile
 
 import pytest
 
+from harness.upstream import upstream
 from helpers import uapi
 from helpers import sys as k
 from helpers.errors import raises_errno
@@ -71,9 +72,9 @@ def _foreign_child(path):
 
 @pytest.mark.parametrize("covered", [
     pytest.param(uapi.MS_PRIVATE, id="private_cover",
-                 marks=pytest.mark.upstream(FILE, "open_tree_ns_covered.private_cover.foreign_user_namespace")),
+                 marks=upstream(FILE, "open_tree_ns_covered.private_cover.foreign_user_namespace")),
     pytest.param(uapi.MS_UNBINDABLE, id="unbindable_cover",
-                 marks=pytest.mark.upstream(FILE, "open_tree_ns_covered.unbindable_cover.foreign_user_namespace")),
+                 marks=upstream(FILE, "open_tree_ns_covered.unbindable_cover.foreign_user_namespace")),
 ], indirect=True)
 def test_foreign_user_namespace(covered):
     """Foreign: non-recursive EINVAL; recursive copy keeps the cover, so

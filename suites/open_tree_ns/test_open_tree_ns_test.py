@@ -24,6 +24,7 @@ import tempfile
 
 import pytest
 
+from harness.upstream import upstream
 from helpers import uapi
 from helpers import sys as k
 from helpers.errors import raises_errno
@@ -35,10 +36,6 @@ from helpers.newns import ns_mounts, open_tree_ns, setns_and_report, umount_all_
 CLOEXEC, NS, REC = uapi.OPEN_TREE_CLOEXEC, uapi.OPEN_TREE_NAMESPACE, uapi.AT_RECURSIVE
 
 FILE = "filesystems/open_tree_ns/open_tree_ns_test.c"
-
-
-def up(case):
-    return pytest.mark.upstream(FILE, case)
 
 
 # variant: (path, flags, expect_success)
@@ -56,7 +53,7 @@ VARIANTS = {
 def variants(test):
     return pytest.mark.parametrize(
         "path,flags,ok",
-        [pytest.param(*v, marks=up(f"open_tree_ns.{name}.{test}"), id=name)
+        [pytest.param(*v, marks=upstream(FILE, f"open_tree_ns.{name}.{test}"), id=name)
          for name, v in VARIANTS.items()])
 
 
@@ -112,7 +109,7 @@ def test_verify_mount_properties(path, flags, ok):
 
 # --- FIXTURE open_tree_ns_caps --------------------------------------------------
 @pytest.mark.userns
-@up("open_tree_ns_caps.requires_cap_sys_admin")
+@upstream(FILE, "open_tree_ns_caps.requires_cap_sys_admin")
 def test_requires_cap_sys_admin():
     """Without CAP_SYS_ADMIN in its own user namespace the caller gets EPERM."""
     def child():
@@ -125,7 +122,7 @@ def test_requires_cap_sys_admin():
 
 # --- FIXTURE open_tree_ns_userns ------------------------------------------------
 @pytest.mark.userns
-@up("open_tree_ns_userns.create_in_userns")
+@upstream(FILE, "open_tree_ns_userns.create_in_userns")
 def test_create_in_userns():
     """After enter_userns() the caller is foreign to its mount namespace.
     Differs from upstream: the non-recursive copy of "/" (which has submounts)
@@ -142,7 +139,7 @@ def test_create_in_userns():
 
 
 @pytest.mark.userns
-@up("open_tree_ns_userns.setns_in_userns")
+@upstream(FILE, "open_tree_ns_userns.setns_in_userns")
 def test_setns_in_userns():
     """As create_in_userns (same EINVAL difference from upstream); the
     recursive copy is owned by the caller's user namespace, so it can setns."""
@@ -157,7 +154,7 @@ def test_setns_in_userns():
 
 
 @pytest.mark.userns
-@up("open_tree_ns_userns.recursive_in_userns")
+@upstream(FILE, "open_tree_ns_userns.recursive_in_userns")
 def test_recursive_in_userns():
     """A foreign caller may copy "/" recursively; the namespace is non-empty."""
     def child():
@@ -168,7 +165,7 @@ def test_recursive_in_userns():
 
 
 @pytest.mark.userns
-@up("open_tree_ns_userns.umount_fails_einval")
+@upstream(FILE, "open_tree_ns_userns.umount_fails_einval")
 def test_umount_fails_einval():
     """Every mount of a foreign copy is MNT_LOCKED (lock_mnt_tree), so each
     umount2(MNT_DETACH) inside the new namespace is EINVAL."""
@@ -181,7 +178,7 @@ def test_umount_fails_einval():
 
 
 @pytest.mark.root
-@up("open_tree_ns_userns.umount_succeeds")
+@upstream(FILE, "open_tree_ns_userns.umount_succeeds")
 def test_umount_succeeds():
     """The owner's (non-foreign, unlocked) copy: every mount, "/" included, detaches."""
     new_mntns(private=False)
@@ -203,7 +200,7 @@ def unbindable_tmp():
 
 
 @pytest.mark.root
-@up("open_tree_ns_unbindable.fails_on_unbindable")
+@upstream(FILE, "open_tree_ns_unbindable.fails_on_unbindable")
 def test_fails_on_unbindable(unbindable_tmp):
     """An unbindable source mount cannot be copied: EINVAL (__do_loopback).
     Upstream only checks that the call fails."""
@@ -212,7 +209,7 @@ def test_fails_on_unbindable(unbindable_tmp):
 
 
 @pytest.mark.root
-@up("open_tree_ns_unbindable.recursive_skips_on_unbindable")
+@upstream(FILE, "open_tree_ns_unbindable.recursive_skips_on_unbindable")
 def test_recursive_skips_on_unbindable(unbindable_tmp):
     """A recursive copy of "/" by the owner leaves the unbindable submount out."""
     fd, new = open_tree_ns("/", NS | REC | CLOEXEC)

@@ -10,6 +10,7 @@ call continues after the `last` id it is given.
 """
 import pytest
 
+from harness.upstream import upstream
 from helpers import uapi
 from helpers.mounts import listmount
 
@@ -27,7 +28,7 @@ def walk(flags):
         last = got[-1]
 
 
-@pytest.mark.upstream(FILE, "global.listmount_forward")
+@upstream(FILE, "global.listmount_forward")
 @pytest.mark.requires("listmount")
 def test_listmount_pages_forward_in_increasing_id_order():
     ids = walk(0)
@@ -35,7 +36,7 @@ def test_listmount_pages_forward_in_increasing_id_order():
     assert all(a < b for a, b in zip(ids, ids[1:])), ids
 
 
-@pytest.mark.upstream(FILE, "global.listmount_backward")
+@upstream(FILE, "global.listmount_backward")
 @pytest.mark.requires("listmount", "listmount_reverse")
 def test_listmount_reverse_pages_in_decreasing_id_order():
     ids = walk(uapi.LISTMOUNT_REVERSE)

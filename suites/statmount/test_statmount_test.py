@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from harness.upstream import upstream
 from helpers import sys as k
 from helpers import uapi
 from helpers.errors import raises_errno
@@ -38,10 +39,6 @@ ALL_MASK = (uapi.STATMOUNT_SB_BASIC | uapi.STATMOUNT_MNT_BASIC | uapi.STATMOUNT_
             uapi.STATMOUNT_MNT_NS_ID)
 
 pytestmark = [pytest.mark.userns, pytest.mark.requires("statmount", "listmount")]
-
-
-def upstream(case):
-    return pytest.mark.upstream(FILE, case)
 
 
 @dataclass
@@ -99,19 +96,19 @@ def root_mountinfo(root):
     raise AssertionError(f"no mountinfo line for mount {root.old_root_id}")
 
 
-@upstream("listmount empty root")
+@upstream(FILE, "listmount empty root")
 def test_listmount_lists_only_the_chroot_root(chroot_root):
     assert listmount(uapi.LSMT_ROOT, nr=32) == [chroot_root.root_id]
 
 
-@upstream("statmount zero mask")
+@upstream(FILE, "statmount zero mask")
 def test_statmount_zero_mask_fills_nothing(chroot_root):
     sm = statmount_fixed(chroot_root.root_id, 0)
     assert sm.size == SM_SIZE
     assert sm.mask == 0
 
 
-@upstream("statmount mnt basic")
+@upstream(FILE, "statmount mnt basic")
 def test_statmount_mnt_basic(chroot_root):
     sm = statmount_fixed(chroot_root.root_id, uapi.STATMOUNT_MNT_BASIC)
     assert sm.size == SM_SIZE
@@ -123,7 +120,7 @@ def test_statmount_mnt_basic(chroot_root):
     assert sm.mnt_propagation == uapi.MS_PRIVATE
 
 
-@upstream("statmount sb basic")
+@upstream(FILE, "statmount sb basic")
 def test_statmount_sb_basic_matches_statx_and_statfs(chroot_root):
     sm = statmount_fixed(chroot_root.root_id, uapi.STATMOUNT_SB_BASIC)
     assert sm.size == SM_SIZE
@@ -133,21 +130,21 @@ def test_statmount_sb_basic_matches_statx_and_statfs(chroot_root):
     assert sm.sb_magic == k.statfs("/").f_type
 
 
-@upstream("statmount mount root")
+@upstream(FILE, "statmount mount root")
 def test_statmount_mnt_root_is_the_bound_directory(chroot_root):
     sm = statmount(chroot_root.root_id, uapi.STATMOUNT_MNT_ROOT)
     assert sm.mask & uapi.STATMOUNT_MNT_ROOT
     assert os.path.basename(sm.mnt_root) == os.path.basename(chroot_root.mntpoint)
 
 
-@upstream("statmount mount point")
+@upstream(FILE, "statmount mount point")
 def test_statmount_mnt_point_is_slash_in_the_chroot(chroot_root):
     sm = statmount(chroot_root.root_id, uapi.STATMOUNT_MNT_POINT)
     assert sm.mask & uapi.STATMOUNT_MNT_POINT
     assert sm.mnt_point == "/"
 
 
-@upstream("statmount fs type")
+@upstream(FILE, "statmount fs type")
 def test_statmount_fs_type_matches_mountinfo(chroot_root):
     """Upstream only checks that the name is in a list of known filesystems
     (and passes either way); here it must be the mount's real type."""
@@ -167,7 +164,7 @@ def strip_generic_sb_flags(super_opts):
     return ",".join(opts)
 
 
-@upstream("statmount mount options")
+@upstream(FILE, "statmount mount options")
 def test_statmount_mnt_opts_match_mountinfo_super_options(chroot_root):
     sm = statmount(chroot_root.root_id, uapi.STATMOUNT_MNT_BASIC | uapi.STATMOUNT_MNT_OPTS)
     assert sm.mask & uapi.STATMOUNT_MNT_BASIC
@@ -188,7 +185,7 @@ STRING_CASES = [
 
 @pytest.mark.parametrize("mask,field", [
     pytest.param(mask, field, id=name.replace(" & ", "_and_").replace(" ", "_"),
-                 marks=upstream(f"statmount string {name}"))
+                 marks=upstream(FILE, f"statmount string {name}"))
     for name, mask, field in STRING_CASES])
 def test_statmount_string_needs_room_for_its_nul(chroot_root, mask, field):
     """The string lies inside `size`, is NUL-terminated there; a buffer of
@@ -207,7 +204,7 @@ def test_statmount_string_needs_room_for_its_nul(chroot_root, mask, field):
         statmount_raw(mnt_id_req(chroot_root.root_id, mask), SM_SIZE + nul)
 
 
-@upstream("listmount tree")
+@upstream(FILE, "listmount tree")
 def test_listmount_pages_through_a_propagated_tree(chroot_root):
     """Shared "/" bound onto itself 4 times: propagation doubles the stack each
     time, 16 mounts. Paging 3 ids at a time gives the same ids in order."""
@@ -227,7 +224,7 @@ def test_listmount_pages_through_a_propagated_tree(chroot_root):
     assert paged == whole
 
 
-@upstream("statmount by fd on unmounted mount")
+@upstream(FILE, "statmount by fd on unmounted mount")
 @pytest.mark.requires("statmount_by_fd")
 def test_statmount_by_fd_on_detached_mount(chroot_root):
     """A detached mount has no mount point: MNT_POINT is dropped from the
@@ -246,7 +243,7 @@ def test_statmount_by_fd_on_detached_mount(chroot_root):
     assert sm.mnt_root == "/test.unmounted"
 
 
-@upstream("statmount by fd")
+@upstream(FILE, "statmount by fd")
 @pytest.mark.requires("statmount_by_fd")
 def test_statmount_by_fd_mount_point_depends_on_root(chroot_root):
     """MNT_POINT is reported only while the mount is reachable from the

@@ -19,6 +19,7 @@ import os
 
 import pytest
 
+from harness.upstream import upstream
 from helpers import sys as k
 from helpers import uapi
 from helpers.mounts import listmount, mnt_id_req, scratch_dir, statmount, statmount_raw
@@ -37,7 +38,7 @@ def statmount_fixed(req, flags=0):
     return k.ffi.cast("struct statmount *", buf)
 
 
-@pytest.mark.upstream(FILE, "test statmount ns id")
+@upstream(FILE, "test statmount ns id")
 def test_statmount_mnt_ns_id_of_own_root():
     def child():
         setup_userns()
@@ -48,7 +49,7 @@ def test_statmount_mnt_ns_id_of_own_root():
     in_child(child)
 
 
-@pytest.mark.upstream(FILE, "test statmount ns id")
+@upstream(FILE, "test statmount ns id")
 @pytest.mark.requires("statmount_by_fd")
 def test_statmount_by_fd_mnt_ns_id_until_detached():
     def child():
@@ -86,7 +87,7 @@ def own_and_foreign_view():
     return own, sorted([top] + listmount(top, nr=4096)), k.mnt_id_unique("/"), ns_root, top
 
 
-@pytest.mark.upstream(FILE, "test listmount ns id")
+@upstream(FILE, "test listmount ns id")
 @pytest.mark.requires("listmount", "mnt_id_req_ns_id")
 def test_listmount_of_foreign_ns_by_id():
     """listmount(LSMT_ROOT, mnt_ns_id) of another namespace lists the subtree

@@ -15,6 +15,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from harness.upstream import upstream
 from helpers import sys as k
 from helpers import uapi
 from helpers.errors import raises_errno
@@ -25,10 +26,6 @@ from suites.umount_propagation.umount_propagation_debugfs import mount_debugfs, 
 
 FILE = "filesystems/umount_propagation/locked_mount_test.c"
 BENEATH = uapi.MOVE_MOUNT_F_EMPTY_PATH | uapi.MOVE_MOUNT_BENEATH
-
-
-def upstream(case):
-    return pytest.mark.upstream(FILE, f"locked_mount.{case}")
 
 
 def write(path, text):
@@ -85,7 +82,7 @@ def remount_is_eperm(path):
 
 
 @pytest.mark.root
-@upstream("automount_locked_in_the_triggering_namespace")
+@upstream(FILE, "locked_mount.automount_locked_in_the_triggering_namespace")
 def test_automount_locked_in_the_triggering_namespace(env):
     """An automount triggered from a user namespace through the host's
     shared debugfs propagates into the child's copy with its flags locked:
@@ -103,7 +100,7 @@ def test_automount_locked_in_the_triggering_namespace(env):
 
 @pytest.mark.root
 @pytest.mark.requires("move_mount_beneath", "move_mount_beneath_locked")
-@upstream("expiry_leaves_a_locked_mount_alone")
+@upstream(FILE, "locked_mount.expiry_leaves_a_locked_mount_alone")
 def test_expiry_leaves_a_locked_mount_alone(env):
     """A shrinkable bind moved beneath a locked cover takes the lock over and
     is not expired away by umount of its parent: the covered secret stays
@@ -143,7 +140,7 @@ def test_expiry_leaves_a_locked_mount_alone(env):
 
 
 @pytest.mark.root
-@upstream("umount_of_a_bind_leaves_a_locked_automount_alone")
+@upstream(FILE, "locked_mount.umount_of_a_bind_leaves_a_locked_automount_alone")
 def test_umount_of_a_bind_leaves_a_locked_automount_alone(env):
     """In a user namespace, an rbind of debugfs carries the locked tracefs
     automount: umount of it is EINVAL, umount of the (busy) bind is EBUSY,
@@ -189,7 +186,7 @@ def cover_still_locked(p):
 
 
 @pytest.mark.root
-@upstream("propagated_copy_keeps_the_cover_locked")
+@upstream(FILE, "locked_mount.propagated_copy_keeps_the_cover_locked")
 def test_propagated_copy_keeps_the_cover_locked(env):
     """A host mount+umount on P/d propagates beneath the user namespace's
     locked cover; afterwards the cover is still locked and still hides P/d."""
@@ -216,7 +213,7 @@ def move_beneath(src, dst):
 
 @pytest.mark.root
 @pytest.mark.requires("move_mount_beneath", "move_mount_beneath_locked")
-@upstream("mount_namespace_file_cant_take_the_lock")
+@upstream(FILE, "locked_mount.mount_namespace_file_cant_take_the_lock")
 def test_mount_namespace_file_cant_take_the_lock(env):
     """MOVE_MOUNT_BENEATH of a mount-namespace file under a locked cover is
     EINVAL (every namespace copy would drop it and reveal the secret); a

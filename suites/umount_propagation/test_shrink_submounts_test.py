@@ -12,6 +12,7 @@ import tempfile
 
 import pytest
 
+from harness.upstream import upstream
 from helpers import sys as k
 from helpers import uapi
 from helpers.errors import raises_errno
@@ -50,7 +51,7 @@ def automount():
 
 
 @pytest.mark.root
-@pytest.mark.upstream(FILE, "shrink_submounts.busy_mount_moved_into_reach")
+@upstream(FILE, "shrink_submounts.busy_mount_moved_into_reach")
 def test_busy_mount_moved_into_reach(automount):
     """umount2(p1, 0) is EBUSY when shrinking would pull out R, a busy tmpfs
     (our cwd) that a move brought under p1; R stays mounted and cwd intact.
@@ -78,7 +79,7 @@ def test_busy_mount_moved_into_reach(automount):
 
 
 @pytest.mark.root
-@pytest.mark.upstream(FILE, "shrink_submounts.parent_goes_with_child")
+@upstream(FILE, "shrink_submounts.parent_goes_with_child")
 def test_parent_goes_with_child(automount):
     """umount2(v, 0) succeeds when everything below v is shrinkable, even
     after T was moved under its own slave Q: v is really gone afterwards."""

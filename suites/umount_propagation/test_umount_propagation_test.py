@@ -11,6 +11,7 @@ import tempfile
 
 import pytest
 
+from harness.upstream import upstream
 from helpers import sys as k
 from helpers import uapi
 from helpers.errors import raises_errno
@@ -58,7 +59,7 @@ def close_copy():
 
 @pytest.mark.root
 @pytest.mark.requires("move_mount_beneath")
-@pytest.mark.upstream(FILE, "umount_propagation.busy_copy_pulled_out")
+@upstream(FILE, "umount_propagation.busy_copy_pulled_out")
 def test_busy_copy_pulled_out(paths):
     """umount2(victim, 0) is EBUSY while the slave's copy beneath it is held
     open; once the slave closes it the same umount succeeds."""
