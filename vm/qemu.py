@@ -153,19 +153,24 @@ class VM:
     started: float | None = None  # monotonic time qemu started
     result: VMResult = field(default_factory=VMResult)
 
-    def guest_script(self) -> str:
+    def guest_command(self) -> list[str]:
+        """What the guest runs as root in self.cwd (vm/exec.py: a user's command)."""
         r = self.results
         args = [self.python, "-m", "pytest", "-p", "no:cacheprovider", *self.pytest_args,
                 # xunit1 keeps the file= attribute, so node ids can be rebuilt.
                 "-o", "junit_family=xunit1", f"--junitxml={r}/junit.xml"]
         if self.opts.ktap:  # the suite's harness plugins are loaded
             args += [f"--ktap={r}/ktap.txt", f"--features-json={r}/features.json"]
+        return args
+
+    def guest_script(self) -> str:
+        r = self.results
         env = {"MNTNS_VM": "1", "MNTNS_BOOT_RECORD": f"{r}/boot.json", "HOME": "/tmp",
                "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8"}
         if os.environ.get("PYTEST_ADDOPTS"):
             env["PYTEST_ADDOPTS"] = os.environ["PYTEST_ADDOPTS"]
         lines = [f"export {k}={shlex.quote(v)}" for k, v in env.items()]
-        lines += [f"cd {shlex.quote(self.cwd)} || exit 3", "exec " + shlex.join(args)]
+        lines += [f"cd {shlex.quote(self.cwd)} || exit 3", "exec " + shlex.join(self.guest_command())]
         return "\n".join(lines) + "\n"
 
     def run(self) -> VMResult:
@@ -338,9 +343,13 @@ class VM:
         if res.exit_status is None:
             return "error", ("guest stopped without an exit status (init died or the kernel "
                              f"crashed; last console line: {last})")
+        return self._exit_verdict(res)
+
+    def _exit_verdict(self, res: VMResult):
+        """The guest's command exited: did pytest run? (vm/exec.py: any status is the command's)"""
         if res.exit_status not in PYTEST_OK_STATUSES:
-            return "infra", f"guest pytest exited {res.exit_status}: {_last_line(r / 'pytest.log')}"
-        if not (r / "junit.xml").exists():
+            return "infra", f"guest pytest exited {res.exit_status}: {_last_line(self.results / 'pytest.log')}"
+        if not (self.results / "junit.xml").exists():
             return "infra", "guest wrote no junit.xml"
         return "ok", ""
 
