@@ -135,16 +135,10 @@ def clone3_accepts(bit):
 
 
 def unshare_accepts(bit):
+    from helpers.errors import errno_of
     from helpers.proc import in_child
-    from helpers.sys import SyscallError, unshare
-
-    def attempt():
-        try:
-            unshare(bit)
-            return 0
-        except SyscallError as e:
-            return e.errno
-    return in_child(attempt)
+    from helpers.sys import unshare
+    return in_child(errno_of, unshare, bit)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import signal
 
 from helpers import uapi
 from helpers import sys as ksys
+from helpers.errors import errno_of
 from helpers.mounts import detached_fs, mnt_id_req, statmount, tmpfs
 from helpers.ns import new_mntns, own_mntns_id, setup_userns
 from helpers.proc import clone3, in_child, waiting_child
@@ -29,14 +30,6 @@ def probe(name, doc):
         PROBES[name] = fn
         return fn
     return register
-
-
-def _errno_of(fn, *args):
-    try:
-        fn(*args)
-        return 0
-    except SyscallError as e:
-        return e.errno
 
 
 def _show(value):
@@ -82,14 +75,14 @@ def userns():
 @probe("statmount", "statmount(2) (6.8)")
 def statmount_():
     req = mnt_id_req(0)
-    return _decide(_errno_of(ksys.syscall, "statmount", req, None, 0, 0),
+    return _decide(errno_of(ksys.syscall, "statmount", req, None, 0, 0),
                    {errno.EINVAL}, {errno.ENOSYS}, "statmount(mnt_id=0)")
 
 
 @probe("listmount", "listmount(2) (6.8)")
 def listmount_():
     req = mnt_id_req(0)
-    return _decide(_errno_of(ksys.syscall, "listmount", req, None, 0, 0),
+    return _decide(errno_of(ksys.syscall, "listmount", req, None, 0, 0),
                    {errno.EINVAL}, {errno.ENOSYS}, "listmount(mnt_id=0)")
 
 
@@ -97,7 +90,7 @@ def listmount_():
 def listmount_reverse():
     req = mnt_id_req(uapi.LSMT_ROOT)
     ids = ffi.new("uint64_t[1]")
-    return _decide(_errno_of(ksys.syscall, "listmount", req, ids, 1, uapi.LISTMOUNT_REVERSE),
+    return _decide(errno_of(ksys.syscall, "listmount", req, ids, 1, uapi.LISTMOUNT_REVERSE),
                    {0}, {errno.EINVAL, errno.ENOSYS}, "listmount(LISTMOUNT_REVERSE)")
 
 
@@ -105,7 +98,7 @@ def listmount_reverse():
 def mnt_id_req_ns_id():
     req = mnt_id_req(uapi.LSMT_ROOT, mnt_ns_id=own_mntns_id())
     ids = ffi.new("uint64_t[1]")
-    return _decide(_errno_of(ksys.syscall, "listmount", req, ids, 1, 0),
+    return _decide(errno_of(ksys.syscall, "listmount", req, ids, 1, 0),
                    {0}, {errno.E2BIG, errno.ENOSYS}, "listmount(size=32, mnt_ns_id)")
 
 
@@ -115,7 +108,7 @@ def statmount_by_fd():
     try:
         req = mnt_id_req(mnt_fd=fd)
         buf = ffi.new("char[]", 4096)
-        return _decide(_errno_of(ksys.syscall, "statmount", req, buf, 4096, uapi.STATMOUNT_BY_FD),
+        return _decide(errno_of(ksys.syscall, "statmount", req, buf, 4096, uapi.STATMOUNT_BY_FD),
                        {0}, {errno.EINVAL, errno.ENOSYS}, "statmount(STATMOUNT_BY_FD)")
     finally:
         os.close(fd)
@@ -132,7 +125,7 @@ def ns_get_mntns_id():
     fd = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
     try:
         value = ffi.new("uint64_t *")
-        return _decide(_errno_of(ksys.ioctl, fd, uapi.NS_GET_MNTNS_ID, value),
+        return _decide(errno_of(ksys.ioctl, fd, uapi.NS_GET_MNTNS_ID, value),
                        {0}, {errno.ENOTTY}, "ioctl(NS_GET_MNTNS_ID)")
     finally:
         os.close(fd)
@@ -143,7 +136,7 @@ def ns_mnt_get_info():
     fd = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
     try:
         info = ffi.new("struct mnt_ns_info *", {"size": uapi.MNT_NS_INFO_SIZE_VER0})
-        return _decide(_errno_of(ksys.ioctl, fd, uapi.NS_MNT_GET_INFO, info),
+        return _decide(errno_of(ksys.ioctl, fd, uapi.NS_MNT_GET_INFO, info),
                        {0}, {errno.ENOTTY}, "ioctl(NS_MNT_GET_INFO)")
     finally:
         os.close(fd)
@@ -151,7 +144,7 @@ def ns_mnt_get_info():
 
 @probe("open_tree", "open_tree(2) and the new mount API (5.2)")
 def open_tree():
-    return _decide(_errno_of(ksys.open_tree, -1, None, 0),
+    return _decide(errno_of(ksys.open_tree, -1, None, 0),
                    {errno.EFAULT, errno.EBADF}, {errno.ENOSYS}, "open_tree(-1, NULL, 0)")
 
 
@@ -171,7 +164,7 @@ def open_tree_namespace():
     # the caller may mount, so no permission check can answer first.
     def body():
         _privileged()
-        return _errno_of(ksys.open_tree, -1, None, uapi.OPEN_TREE_NAMESPACE)
+        return errno_of(ksys.open_tree, -1, None, uapi.OPEN_TREE_NAMESPACE)
     return _decide(in_child(body), {errno.EFAULT}, {errno.EINVAL, errno.ENOSYS},
                    "open_tree(-1, NULL, OPEN_TREE_NAMESPACE)")
 
@@ -183,7 +176,7 @@ def fsmount_namespace():
     # 6.18 too, so the probe runs where the caller may mount.
     def body():
         _privileged()
-        return _errno_of(ksys.fsmount, -1, uapi.FSMOUNT_NAMESPACE, 0)
+        return errno_of(ksys.fsmount, -1, uapi.FSMOUNT_NAMESPACE, 0)
     return _decide(in_child(body), {errno.EBADF}, {errno.EINVAL, errno.ENOSYS},
                    "fsmount(-1, FSMOUNT_NAMESPACE)")
 
@@ -192,7 +185,7 @@ def fsmount_namespace():
 def unshare_empty_mntns():
     # Old kernels check flags before privilege, so EPERM proves support.
     def body():
-        return _errno_of(ksys.unshare, uapi.UNSHARE_EMPTY_MNTNS)
+        return errno_of(ksys.unshare, uapi.UNSHARE_EMPTY_MNTNS)
     return _decide(in_child(body), {0, errno.EPERM}, {errno.EINVAL}, "unshare(UNSHARE_EMPTY_MNTNS)")
 
 
@@ -235,7 +228,7 @@ def _moved_flag_probe(flag):
     # A known flag gets as far as the path lookup (ENOENT); an unknown one is EINVAL.
     def body():
         _privileged()
-        return _errno_of(ksys.move_mount, uapi.AT_FDCWD, "/nonexistent.probe1",
+        return errno_of(ksys.move_mount, uapi.AT_FDCWD, "/nonexistent.probe1",
                          uapi.AT_FDCWD, "/nonexistent.probe2", flag)
     return _decide(in_child(body), {errno.ENOENT}, {errno.EINVAL, errno.ENOSYS},
                    f"move_mount(flags={flag:#x})")
@@ -250,8 +243,8 @@ def detached_mount_trees():
         _privileged()
         target, source = detached_fs(), detached_fs()
         os.mkdir("d", dir_fd=target)
-        cloned = _errno_of(ksys.open_tree, target, "d", uapi.OPEN_TREE_CLONE | uapi.OPEN_TREE_CLOEXEC)
-        moved = _errno_of(ksys.move_mount, source, "", target, "d", uapi.MOVE_MOUNT_F_EMPTY_PATH)
+        cloned = errno_of(ksys.open_tree, target, "d", uapi.OPEN_TREE_CLONE | uapi.OPEN_TREE_CLOEXEC)
+        moved = errno_of(ksys.move_mount, source, "", target, "d", uapi.MOVE_MOUNT_F_EMPTY_PATH)
         return cloned, moved
     cloned, moved = in_child(body)
     if cloned == moved:
@@ -299,7 +292,7 @@ def move_mount_beneath_root():
         _privileged()
         clone = ksys.open_tree(uapi.AT_FDCWD, "/", uapi.OPEN_TREE_CLONE | uapi.AT_RECURSIVE
                                | uapi.OPEN_TREE_CLOEXEC)
-        return _errno_of(ksys.move_mount, clone, "", uapi.AT_FDCWD, "/",
+        return errno_of(ksys.move_mount, clone, "", uapi.AT_FDCWD, "/",
                          uapi.MOVE_MOUNT_F_EMPTY_PATH | uapi.MOVE_MOUNT_BENEATH)
     absent = {errno.EINVAL} if os.geteuid() == 0 else set()
     return _decide(in_child(body), {0}, absent, "move_mount(clone of /, /, BENEATH)")
@@ -316,7 +309,7 @@ def move_mount_beneath_locked():
         tmpfs("/tmp/d")
         tmpfs("/tmp/d")
         setup_userns()
-        return _errno_of(ksys.move_mount, detached_fs(), "", uapi.AT_FDCWD, "/tmp/d",
+        return errno_of(ksys.move_mount, detached_fs(), "", uapi.AT_FDCWD, "/tmp/d",
                          uapi.MOVE_MOUNT_F_EMPTY_PATH | uapi.MOVE_MOUNT_BENEATH)
     return _decide(in_child(body), {0}, {errno.EINVAL}, "move_mount(BENEATH a locked mount)")
 
@@ -336,7 +329,7 @@ def mount_notify():
 @probe("listns", "listns(2)")
 def listns():
     # A NULL request is EFAULT (or EINVAL) where the syscall exists.
-    err = _errno_of(ksys.syscall, "listns", None, None, 0, 0)
+    err = errno_of(ksys.syscall, "listns", None, None, 0, 0)
     return _decide(err, {errno.EFAULT, errno.EINVAL, 0}, {errno.ENOSYS}, "listns(NULL)")
 
 

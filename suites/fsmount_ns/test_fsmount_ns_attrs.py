@@ -15,6 +15,7 @@ import time
 import pytest
 
 from helpers import uapi
+from helpers.errors import errno_of
 from helpers.mounts import statmount
 from helpers.proc import in_child
 from helpers.newns import fs_context, fsmount_ns, setns_mnt, top_mount
@@ -24,14 +25,6 @@ CLOEXEC, NS = uapi.FSMOUNT_CLOEXEC, uapi.FSMOUNT_NAMESPACE
 pytestmark = [pytest.mark.root, pytest.mark.requires("fsmount_namespace", "statmount", "listmount",
                                                      "ns_get_mntns_id", "mnt_id_req_ns_id")]
 A = uapi
-
-
-def err_of(fn, *args):
-    try:
-        fn(*args)
-        return 0
-    except OSError as e:
-        return e.errno
 
 
 # --- behaviours, run after setns with "/" = the new tmpfs ------------------------------
@@ -44,18 +37,18 @@ def exec_script():
     with open("/x", "w") as f:
         f.write("#!/nonexistent-interpreter\n")
     os.chmod("/x", 0o755)
-    return err_of(os.execv, "/x", ["/x"])
+    return errno_of(os.execv, "/x", ["/x"])
 
 
 def open_device():
     os.mknod("/null", 0o666 | stat.S_IFCHR, os.makedev(1, 3))
-    return err_of(lambda: os.close(os.open("/null", os.O_RDONLY)))
+    return errno_of(lambda: os.close(os.open("/null", os.O_RDONLY)))
 
 
 def follow_symlink():
     open("/target", "w").close()
     os.symlink("/target", "/link")
-    return err_of(lambda: os.close(os.open("/link", os.O_RDONLY)))
+    return errno_of(lambda: os.close(os.open("/link", os.O_RDONLY)))
 
 
 def atime_moves(atime_offset, is_dir=False):
@@ -78,7 +71,7 @@ def atime_moves(atime_offset, is_dir=False):
 
 
 BEHAVIOUR = {
-    "write": (lambda: err_of(write_file)),
+    "write": (lambda: errno_of(write_file)),
     "exec": exec_script,
     "device": open_device,
     "symlink": follow_symlink,

@@ -13,6 +13,7 @@ import time
 
 from helpers import uapi
 from helpers import sys as k
+from helpers.errors import errno_of
 
 
 def fanotify_group():
@@ -65,13 +66,13 @@ class ReaddirHold:
         results = {}
 
         def reader():
-            results["reader"] = _errno_call(lambda: k.syscall("getdents64", dfd, self.addr, mmap.PAGESIZE))
+            results["reader"] = errno_of(lambda: k.syscall("getdents64", dfd, self.addr, mmap.PAGESIZE))
 
         def creator():
-            results["creator"] = _errno_call(lambda: os.mkdir("x", dir_fd=dfd))
+            results["creator"] = errno_of(lambda: os.mkdir("x", dir_fd=dfd))
 
         def finder():
-            results["finder"] = _errno_call(lambda: os.open("no_such_name", os.O_RDONLY, dir_fd=dfd))
+            results["finder"] = errno_of(lambda: os.open("no_such_name", os.O_RDONLY, dir_fd=dfd))
 
         tr = threading.Thread(target=reader, daemon=True)
         tr.start()
@@ -92,14 +93,6 @@ class ReaddirHold:
         tc.join(5)
         tf.join(5)
         return stalled
-
-
-def _errno_call(fn):
-    try:
-        fn()
-        return 0
-    except OSError as e:
-        return e.errno
 
 
 def wait_until(pred, tries, delay):

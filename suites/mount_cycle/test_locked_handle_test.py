@@ -16,11 +16,10 @@ import pytest
 from harness.upstream import upstream
 from helpers import uapi
 from helpers import sys as k
-from helpers.errors import raises_errno
+from helpers.errors import errno_of, raises_errno
 from helpers.mounts import make_rprivate, tmpfs
 from helpers.ns import setup_userns
 from helpers.proc import in_child
-from suites.mount_cycle import cycle
 
 FILE = "filesystems/mount_cycle/locked_handle_test.c"
 ROUNDS, RACERS, EXTRA_BINDS, MAX_DELAY_US, TAIL_US = 100, 3, 64, 3000, 2000
@@ -65,7 +64,7 @@ def _race(dfd, handle, let_go):
 
     def racer():
         while not stop.is_set():
-            if cycle._errno_call(lambda: _decode(dfd, handle)) == 0:
+            if errno_of(lambda: _decode(dfd, handle)) == 0:
                 decoded.append(1)
 
     threads = [threading.Thread(target=racer) for _ in range(RACERS)]
@@ -91,7 +90,7 @@ def test_lazy_umount_never_decodes_covered_handle(lh):
                 _decode(dfd, lh.inner)
             n = _race(dfd, lh.inner, lambda: k.umount2(lh.w, uapi.MNT_DETACH))
             assert n == 0, f"round {rnd}: {n} decodes succeeded while the mount was going away"
-            assert cycle._errno_call(lambda: _decode(dfd, lh.inner)) != 0, \
+            assert errno_of(lambda: _decode(dfd, lh.inner)) != 0, \
                 f"round {rnd}: decoded through the unmounted mount"
             os.close(dfd)
     in_child(child)
@@ -109,7 +108,7 @@ def test_dissolved_tree_never_decodes_covered_handle(lh):
                 _decode(dfd, lh.inner)
             n = _race(dfd, lh.inner, lambda: os.close(tfd))
             assert n == 0, f"round {rnd}: {n} decodes succeeded while the tree dissolved"
-            assert cycle._errno_call(lambda: _decode(dfd, lh.inner)) != 0, \
+            assert errno_of(lambda: _decode(dfd, lh.inner)) != 0, \
                 f"round {rnd}: decoded through the dissolved tree"
             os.close(dfd)
     in_child(child)

@@ -17,7 +17,7 @@ import pytest
 from harness.upstream import upstream
 from helpers import uapi
 from helpers import sys as k
-from helpers.errors import raises_errno
+from helpers.errors import errno_of, raises_errno
 from helpers.mounts import tmpfs
 from helpers.ns import setup_userns
 from suites.mount_cycle import cycle
@@ -54,7 +54,7 @@ def _builder(chan, b):
     chan.send(fds)
     while (cmd := chan.recv()) != "q":
         if cmd == "r":
-            chan.send(cycle._errno_call(lambda: os.rmdir(f"{q}/covered")))
+            chan.send(errno_of(lambda: os.rmdir(f"{q}/covered")))
         elif cmd == "t":
             os.close(fds.pop("T"))
             chan.send(0)
