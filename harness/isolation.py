@@ -32,7 +32,7 @@ import pytest
 from _pytest.runner import runtestprotocol
 
 from harness.features import skip_reason
-from helpers import uapi
+from helpers import kmsg, uapi
 from helpers.mounts import make_rprivate
 from helpers.sys import unshare
 
@@ -180,7 +180,9 @@ def pytest_runtest_protocol(item, nextitem):
     ihook = item.ihook
     ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
     start = time.monotonic()
+    kmsg.mark_test("start", item.nodeid)
     reports = run_forked(item)
+    kmsg.mark_test("end", item.nodeid)
     # The whole forked case as this process saw it (fork, namespace copy,
     # report transfer): junit's time= only covers the phases in the child.
     reports[-1].user_properties.append(("harness_wall_s", round(time.monotonic() - start, 4)))

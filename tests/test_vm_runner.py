@@ -113,15 +113,25 @@ def test_summary_shape(tmp_path):
         <testcase classname="suites.test_x" name="test_xp" file="suites/test_x.py">
           <failure message="[XPASS(strict)] known defect on 7.3: fixed"/></testcase>""")))
     (a / "boot.json").write_text(json.dumps({"nullfs_pivot_root": True}))
+    (b / "console.log").write_text("[ 1.0] mntns-test: start suites/test_x.py::test_w pid=9\n"
+                                   "[ 1.1] BUG: kernel NULL pointer dereference, address: 0000000000000098\n"
+                                   "[ 1.1] RIP: 0010:down_write+0x1c/0x50\n")
     runs = {"7.3": {"status": "ok", "accel": "tcg", "boot_s": 4.0, "wall_s": 30.0, "dir": a},
             "6.18": {"status": "error", "accel": "tcg", "boot_s": None, "wall_s": 5.0, "dir": b}}
     s = report.summarize(runs)
-    assert set(s) == {"kernels", "tests"}
+    assert set(s) == {"kernels", "tests", "details"}
     assert s["kernels"]["7.3"] == {"status": "ok", "passed": 1, "failed": 1, "skipped": 2,
                                    "errors": 1, "boot_s": 4.0, "wall_s": 30.0, "accel": "tcg",
                                    "nullfs_pivot_root": True, "reason": None, "accel_reason": None,
-                                   "init_s": None, "retried": None, "package": None, "xpassed": 1}
+                                   "init_s": None, "retried": None, "package": None, "xpassed": 1,
+                                   "crash": None, "crashes": []}
     assert s["kernels"]["6.18"]["status"] == "error"
+    crash = s["kernels"]["6.18"]["crash"]
+    assert (crash["signature"], crash["tests"]) == (
+        "BUG: kernel NULL pointer dereference in down_write", ["suites/test_x.py::test_w"])
+    assert s["details"]["7.3"]["suites/test_x.py::TestC::test_f[1]"] == {"time": 0.0, "message": "boom"}
+    assert s["details"]["7.3"]["suites/test_x.py::test_ok"] == {"time": 0.0}
+    assert s["details"]["7.3"]["suites/test_x.py::test_s"]["message"] == "no"
     assert s["kernels"]["6.18"]["nullfs_pivot_root"] is None
     assert s["tests"] == {
         "suites/test_x.py::TestC::test_f[1]": {"7.3": "FAIL"},

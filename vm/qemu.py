@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import preflight, virtiofsd
+from . import crash, preflight, virtiofsd
 from .preflight import GUEST_TMPFS_PREFIXES
 
 QEMU = "qemu-system-x86_64"
@@ -35,7 +35,7 @@ ROFS = Path(__file__).with_name("rofs.py")
 DEFAULT_CPU = {"kvm": "host", "tcg": "max,-cx16"}
 
 # Console lines that make a kernel's run an ERROR, never a pass.
-CONSOLE_ERROR_RE = re.compile(r"Kernel panic|\bOops\b|\bBUG:|kernel BUG at|\bWARNING:")
+CONSOLE_ERROR_RE = crash.ERROR_RE
 PYTEST_OK_STATUSES = {0, 1, 5}  # passed / some tests failed / none collected
 
 POLL_S = 0.25
@@ -73,7 +73,7 @@ def kvm_failed(reason: str) -> None:
 def console_errors(text: str) -> list[str]:
     """Kernel-trouble lines on the console (our own init's lines excluded)."""
     return [l.strip() for l in text.splitlines()
-            if CONSOLE_ERROR_RE.search(l) and "mntns-init:" not in l]
+            if CONSOLE_ERROR_RE.search(l) and "mntns-init:" not in l and "mntns-test:" not in l]
 
 
 @dataclass
@@ -261,7 +261,9 @@ class VM:
         k, r, o = self.kernel, self.results, self.opts
         keep = keep_paths(p for _, p in preflight.paths_to_share(self.cwd, self.python))
         append = " ".join(filter(None, [
-            "console=ttyS0 panic=-1", f"mntns.results={r}", f"mntns.python={self.python}",
+            # printk.devkmsg=on: the per-test marks the suite writes to
+            # /dev/kmsg (vm/crash.py) are not ratelimited away.
+            "console=ttyS0 panic=-1 printk.devkmsg=on", f"mntns.results={r}", f"mntns.python={self.python}",
             f"mntns.keep={':'.join(keep)}" if keep else "", o.kernel_append]))
         mem = f"{o.memory_mb}M"
         return [QEMU, "-nodefaults", "-no-user-config", "-no-reboot", "-display", "none",
@@ -328,7 +330,8 @@ class VM:
         if outcome == "stopped":
             return "interrupted", f"stopped by the user after {res.wall_s:.0f} s, {p.done} results"
         if errs:
-            return "error", f"console: {errs[0]}"
+            complaints = crash.complaints(console)
+            return "error", f"console: {crash.describe(complaints[0]) if complaints else errs[0]}"
         if outcome == "boot_deadline":
             return "error", (f"kernel did not reach init within {o.boot_timeout_s:.0f} s "
                              f"(last console line: {last})")

@@ -8,7 +8,7 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from . import errors
+from . import crash, errors
 
 # Merge order when one node id shows up more than once: worst wins.
 RANK = {"PASS": 0, "XFAIL": 1, "SKIP": 2, "XPASS": 3, "FAIL": 4, "ERROR": 5}
@@ -38,33 +38,64 @@ def outcome(tc: ET.Element) -> str:
     return "PASS"
 
 
-def parse_junit(path: Path) -> dict[str, str]:
-    out: dict[str, str] = {}
+def message(tc: ET.Element) -> str | None:
+    """The failure, error or skip/xfail reason of a testcase (its first line
+    as pytest put it in message=), None for a pass."""
+    for tag in ("error", "failure", "skipped"):
+        el = tc.find(tag)
+        if el is not None:
+            return (el.get("message") or (el.text or "").strip().split("\n")[0]) or tag
+    return None
+
+
+def parse_junit_details(path: Path) -> dict[str, dict]:
+    """{nodeid: {"status", "time" (s), "message"}}; a node id reported more
+    than once (an error in teardown after a failure) keeps its worst status
+    and that one's message, and the sum of the times."""
+    out: dict[str, dict] = {}
     for tc in ET.parse(path).getroot().iter("testcase"):
         nid, o = nodeid(tc), outcome(tc)
-        if RANK[o] >= RANK.get(out.get(nid, "PASS"), 0):
-            out[nid] = o
+        t = float(tc.get("time") or 0)
+        prev = out.get(nid)
+        if prev is None or RANK[o] >= RANK[prev["status"]]:
+            out[nid] = {"status": o, "time": round(t + (prev["time"] if prev else 0), 3),
+                        "message": message(tc)}
+        else:
+            prev["time"] = round(prev["time"] + t, 3)
     return out
+
+
+def parse_junit(path: Path) -> dict[str, str]:
+    return {nid: d["status"] for nid, d in parse_junit_details(path).items()}
+
+
+def _complaints(d: Path | None) -> list[dict]:
+    try:
+        return crash.complaints((d / "console.log").read_text(errors="replace"))
+    except (OSError, TypeError):
+        return []
 
 
 def summarize(runs: dict[str, dict]) -> dict:
     """runs: {kernel: {"status", "reason", "accel", "accel_reason", "retried",
     "init_s", "boot_s", "wall_s", "dir"}} -> summary (missing keys: None)."""
-    kernels, tests = {}, {}
+    kernels, tests, per_test = {}, {}, {}
     for rel, run in runs.items():
         d = Path(run["dir"]) if run.get("dir") else None
-        results = {}
+        details = {}
         if d and (d / "junit.xml").exists():
             try:
-                results = parse_junit(d / "junit.xml")
+                details = parse_junit_details(d / "junit.xml")
             except ET.ParseError:
-                results = {}
+                details = {}
+        results = {nid: v["status"] for nid, v in details.items()}
         boot = {}
         if d and (d / "boot.json").exists():
             try:
                 boot = json.loads((d / "boot.json").read_text())
             except ValueError:
                 pass
+        complaints = _complaints(d)
         count = lambda *o: sum(1 for v in results.values() if v in o)
         kernels[rel] = {
             "status": run["status"],
@@ -75,10 +106,18 @@ def summarize(runs: dict[str, dict]) -> dict:
             "reason": run.get("reason") or None, "accel_reason": run.get("accel_reason"),
             "init_s": run.get("init_s"), "retried": run.get("retried"),
             "package": run.get("package"),
+            # the first kernel complaint on the console and every distinct one
+            # (vm/crash.py): kind, title, fingerprint, the tests it is blamed on
+            "crash": complaints[0] if complaints else None,
+            "crashes": complaints,
         }
         for nid, o in results.items():
             tests.setdefault(nid, {})[rel] = o
-    return {"kernels": kernels, "tests": dict(sorted(tests.items()))}
+        per_test[rel] = {nid: {"time": v["time"], **({"message": v["message"]} if v["message"] else {})}
+                         for nid, v in sorted(details.items())}
+    # tests: {nodeid: {kernel: status}}; details: {kernel: {nodeid: {time,
+    # message}}}, the message for every non-PASS (failure text, skip reason)
+    return {"kernels": kernels, "tests": dict(sorted(tests.items())), "details": per_test}
 
 
 def exit_code(summary: dict) -> int:
@@ -128,6 +167,8 @@ def text(summary: dict) -> str:
         out.append(f"{r:34} {k['status']:5} pass={k['passed']} fail={k['failed']} "
                    f"xpass={k.get('xpassed', 0)} skip={k['skipped']} err={k['errors']} boot={k['boot_s']}s "
                    f"wall={k['wall_s']}s accel={k['accel']} nullfs_pivot_root={k['nullfs_pivot_root']}")
+        for c in k.get("crashes") or []:
+            out.append(f"{'':34} kernel complaint: {crash.describe(c)}")
     if tests:
         w = max(len(n) for n in tests)
         cols = [f"k{i}" for i in range(len(rels))]
