@@ -6,7 +6,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from helpers import uapi
-from helpers.sys import SyscallError, ffi, syscall
+from helpers.sys import SyscallError, ffi, mnt_id_unique, syscall
 
 STATMOUNT_BUFSIZE = 32768
 _STR_FIELDS = {  # request bit -> string fields it fills (offsets into str[])
@@ -156,8 +156,43 @@ def tmpfs(target, options=None, flags=0):
     syscall("mount", "tmpfs", target, "tmpfs", flags, options)
 
 
+def set_propagation(path, flag, recursive=False):
+    """mount(NULL, path, NULL, flag[|MS_REC]): MS_SHARED, MS_SLAVE, MS_PRIVATE, MS_UNBINDABLE."""
+    syscall("mount", None, path, None, flag | (uapi.MS_REC if recursive else 0), None)
+
+
 def make_rprivate(path="/"):
-    syscall("mount", None, path, None, uapi.MS_REC | uapi.MS_PRIVATE, None)
+    set_propagation(path, uapi.MS_PRIVATE, recursive=True)
+
+
+def bind(src, dst, recursive=False, mkdir=False):
+    """mount(src, dst, NULL, MS_BIND[|MS_REC]); mkdir: create dst (and parents) first."""
+    if mkdir:
+        os.makedirs(dst, exist_ok=True)
+    syscall("mount", src, dst, None, uapi.MS_BIND | (uapi.MS_REC if recursive else 0), None)
+
+
+def shared_pair(a, b, relation="peer"):
+    """A tmpfs on directory a made shared, bound onto directory b: b is a's
+    peer, or with relation="slave" its slave (upstream's MS_SHARED + MS_BIND
+    [+ MS_SLAVE] set-up of the propagation tests)."""
+    if relation not in ("peer", "slave"):
+        raise ValueError(relation)
+    tmpfs(a)
+    set_propagation(a, uapi.MS_SHARED)
+    bind(a, b)
+    if relation == "slave":
+        set_propagation(b, uapi.MS_SLAVE)
+
+
+def mount_stack(path="/", mask=uapi.STATMOUNT_SB_BASIC | uapi.STATMOUNT_MNT_BASIC | uapi.STATMOUNT_FS_TYPE):
+    """statmount of every mount from the one at `path` down through
+    mnt_parent_id to the self-parented namespace root (bottom last)."""
+    stack = [statmount(mnt_id_unique(path), mask)]
+    while stack[-1].mnt_parent_id != stack[-1].mnt_id:
+        assert len(stack) < 64, "mnt_parent_id chain does not end"
+        stack.append(statmount(stack[-1].mnt_parent_id, mask))
+    return stack
 
 
 def detached_fs(fstype="tmpfs", options=(), mount_flags=uapi.FSMOUNT_CLOEXEC, attr_flags=0):

@@ -6,7 +6,7 @@ in its own forked process) or inside helpers.proc.in_child, never in pytest.
 import os
 
 from helpers import uapi
-from helpers.mounts import make_rprivate
+from helpers.mounts import make_rprivate, set_propagation, tmpfs
 from helpers.sys import capset_effective, ffi, ioctl, setns, unshare
 
 
@@ -50,12 +50,23 @@ def setup_userns(rprivate=True):
         make_rprivate("/")
 
 
-def new_mntns(private=True):
-    """unshare(CLONE_NEWNS), optionally making '/' rprivate so nothing this
-    process mounts propagates back to the host."""
+def new_mntns(propagation=uapi.MS_PRIVATE):
+    """unshare(CLONE_NEWNS), then '/' recursively MS_PRIVATE (nothing this
+    process mounts propagates back), MS_SLAVE (the copy still receives its
+    parent namespace's mounts and umounts), or as copied (None)."""
     unshare(uapi.CLONE_NEWNS)
-    if private:
-        make_rprivate("/")
+    if propagation is not None:
+        set_propagation("/", propagation, recursive=True)
+
+
+def mount_admin():
+    """CAP_SYS_ADMIN over the current mount namespace (as root: the harness's
+    private copy; otherwise a new user+mount namespace) and a fresh tmpfs on
+    /tmp as cwd, so nothing below /tmp is locked or shared with the host."""
+    if os.geteuid() != 0:
+        setup_userns()
+    tmpfs("/tmp")
+    os.chdir("/tmp")
 
 
 def caps_down():

@@ -10,7 +10,7 @@ import pytest
 from helpers import uapi
 from helpers import sys as k
 from helpers.errors import raises_errno
-from helpers.mounts import detached_fs, make_rprivate, tmpfs
+from helpers.mounts import shared_pair, tmpfs
 from helpers.ns import enter_userns, setup_userns
 from helpers.proc import in_child, waiting_child
 from helpers.proc import Partner
@@ -103,12 +103,8 @@ def test_propagated_copy_drops_mntns_file(base, relation, how):
     a, b, x = f"{base}/a", f"{base}/b", f"{base}/x"
     for d in (a, b, x):
         os.mkdir(d)
-    tmpfs(a)
-    k.mount(None, a, None, uapi.MS_SHARED)
+    shared_pair(a, b, relation)
     os.mkdir(f"{a}/mp")
-    k.mount(a, b, None, uapi.MS_BIND)
-    if relation == "slave":
-        k.mount(None, b, None, uapi.MS_SLAVE)
     with waiting_child(lambda: k.unshare(uapi.CLONE_NEWNS)) as newer:
         _populate(x, newer)
         if how == "rbind":

@@ -11,7 +11,7 @@ import pytest
 from harness.upstream import upstream
 from helpers import uapi
 from helpers import sys as k
-from helpers.mounts import tmpfs
+from helpers.mounts import shared_pair, tmpfs
 from helpers.ns import setup_userns
 from helpers.proc import waiting_child
 
@@ -36,11 +36,8 @@ def test_existing_slave_mount_stays_on_top_of_propagated_copy(base):
     a, b, s = f"{base}/A", f"{base}/B", f"{base}/s"
     for d in (a, b, s):
         os.mkdir(d)
-    tmpfs(a)
-    k.mount(None, a, None, uapi.MS_SHARED)
+    shared_pair(a, b, "slave")
     _write(f"{a}/file", "A")
-    k.mount(a, b, None, uapi.MS_BIND)
-    k.mount(None, b, None, uapi.MS_SLAVE)
     _write(f"{base}/Q", "Q")
     k.mount(f"{base}/Q", f"{b}/file", None, uapi.MS_BIND)            # Q
     tmpfs(s)

@@ -13,7 +13,7 @@ from harness.upstream import upstream
 from helpers import uapi
 from helpers import sys as k
 from helpers.errors import raises_errno
-from helpers.mounts import detached_fs, tmpfs
+from helpers.mounts import detached_fs, shared_pair, tmpfs
 from helpers.ns import setup_userns
 
 FILE = "filesystems/mount_cycle/overmount_reparent_test.c"
@@ -26,9 +26,7 @@ def test_beneath_dead_overmount_holder_is_enoent(base):
     setup_userns()
     a, b = f"{base}/a", f"{base}/b"
     os.mkdir(a), os.mkdir(b)
-    tmpfs(a)
-    k.mount(None, a, None, uapi.MS_SHARED)
-    k.mount(a, b, None, uapi.MS_BIND)                     # a peer of a
+    shared_pair(a, b)                                     # b: a peer of a
     os.mkdir(f"{a}/mp")
     tmpfs(f"{a}/mp")                                      # propagates X_b onto b/mp
     fd = os.open(f"{b}/mp", os.O_PATH)                    # X_b

@@ -6,14 +6,10 @@ import os
 
 from helpers import sys as k
 from helpers import uapi
-from helpers.mounts import detached_fs, make_rprivate
+from helpers.mounts import bind, detached_fs, make_rprivate
 from helpers.proc import in_child
 from helpers.fanotify import ATTACH, DETACH, MOVE
 from suites.mount_notify.mount_notify_events import check_mounted
-
-
-def bind(src, dst):
-    k.mount(src, dst, None, uapi.MS_BIND)
 
 
 def bind_case(env):

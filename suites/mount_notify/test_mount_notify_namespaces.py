@@ -14,16 +14,9 @@ from helpers import sys as k
 from helpers import uapi
 from helpers.errors import raises_errno
 from helpers.mounts import detached_fs, tmpfs
-from helpers.ns import enter_userns, setup_userns
+from helpers.ns import enter_userns, mount_admin, setup_userns
 from helpers.proc import in_child
 from helpers.fanotify import ATTACH, DETACH, MOVE, Group, mark
-
-
-def mount_admin():
-    if os.geteuid() != 0:
-        setup_userns()
-    tmpfs("/tmp")
-    os.chdir("/tmp")
 
 
 def tree_namespace(path="/tmp/src"):

@@ -13,16 +13,9 @@ from helpers import sys as k
 from helpers import uapi
 from helpers.errors import raises_errno
 from helpers.mounts import make_rprivate, tmpfs
-from helpers.ns import enter_userns, setup_userns
+from helpers.ns import enter_userns, mount_admin
 from helpers.proc import in_child
 from helpers.fanotify import ATTACH, DETACH, Group, init, mark
-
-
-def mount_admin():
-    if os.geteuid() != 0:
-        setup_userns()
-    tmpfs("/tmp")
-    os.chdir("/tmp")
 
 
 def own_ns_fd():

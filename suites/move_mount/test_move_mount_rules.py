@@ -15,7 +15,7 @@ from helpers import sys as k
 from helpers import uapi
 from helpers.errors import raises_errno
 from helpers.mounts import detached_fs, tmpfs
-from helpers.ns import enter_userns, setup_userns
+from helpers.ns import enter_userns, mount_admin, setup_userns
 
 BENEATH = uapi.MOVE_MOUNT_F_EMPTY_PATH | uapi.MOVE_MOUNT_BENEATH
 
@@ -34,14 +34,6 @@ DEFINED = {
 }
 assert sum(DEFINED) == uapi.MOVE_MOUNT__MASK
 UNDEFINED_BITS = [1 << b for b in range(32) if not (1 << b) & uapi.MOVE_MOUNT__MASK]
-
-
-def mount_admin():
-    """CAP_SYS_ADMIN over the current mount namespace, nothing locked below /tmp."""
-    if os.geteuid() != 0:
-        setup_userns()
-    tmpfs("/tmp")
-    os.chdir("/tmp")
 
 
 def _defined_param(flag):

@@ -8,7 +8,6 @@ import pytest
 
 from helpers import sys as k
 from helpers import uapi
-from helpers.mounts import statmount
 from helpers.ns import enter_userns
 from helpers.sys import ffi
 
@@ -27,16 +26,6 @@ def enter_empty(context="init_userns"):
     elif context != "init_userns":
         raise ValueError(context)
     k.unshare(uapi.UNSHARE_EMPTY_MNTNS)
-
-
-def mount_stack(path="/"):
-    """statmount of every mount from the one at `path` down through
-    mnt_parent_id to the self-parented namespace root (bottom last)."""
-    stack = [statmount(k.mnt_id_unique(path), SB_AND_TYPE)]
-    while stack[-1].mnt_parent_id != stack[-1].mnt_id:
-        assert len(stack) < 64, "mnt_parent_id chain does not end"
-        stack.append(statmount(stack[-1].mnt_parent_id, SB_AND_TYPE))
-    return stack
 
 
 def getdents(path):

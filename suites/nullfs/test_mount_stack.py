@@ -7,7 +7,8 @@ import pytest
 
 from helpers import sys as k
 from helpers import uapi
-from suites.nullfs.nullfs_util import enter_empty, mount_stack
+from helpers.mounts import mount_stack
+from suites.nullfs.nullfs_util import enter_empty
 
 pytestmark = pytest.mark.requires("nullfs_root")
 

@@ -9,10 +9,10 @@ import pytest
 from helpers import sys as k
 from helpers import uapi
 from helpers.errors import raises_errno
-from helpers.mounts import listmount_all, mountinfo, statmount
+from helpers.mounts import listmount_all, mount_stack, mountinfo, statmount
 from helpers.ns import new_mntns, ns_id, open_ns
 from helpers.proc import waiting_child
-from suites.nullfs.nullfs_util import CONTEXTS, SB_AND_TYPE, enter_empty, mount_stack
+from suites.nullfs.nullfs_util import CONTEXTS, SB_AND_TYPE, enter_empty
 
 
 def _ns_id_of(pid):

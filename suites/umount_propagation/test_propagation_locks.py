@@ -13,18 +13,11 @@ import pytest
 from helpers import sys as k
 from helpers import uapi
 from helpers.errors import raises_errno
-from helpers.mounts import statmount, tmpfs
-from helpers.ns import enter_userns, setup_userns
+from helpers.mounts import bind, set_propagation, shared_pair, statmount, tmpfs
+from helpers.ns import enter_userns, mount_admin, new_mntns
 from helpers.proc import Peer, in_child
 
 STATE = {}
-
-
-def mount_admin():
-    if os.geteuid() != 0:
-        setup_userns()
-    tmpfs("/tmp")
-    os.chdir("/tmp")
 
 
 def mkmount(path):
@@ -33,24 +26,15 @@ def mkmount(path):
     return k.mnt_id_unique(path)
 
 
-def prop(path, flag):
-    k.mount(None, path, None, flag)
-
-
-def bind(src, dst, rec=False):
-    os.makedirs(dst, exist_ok=True)
-    k.mount(src, dst, None, uapi.MS_BIND | (uapi.MS_REC if rec else 0))
-
-
 def is_mountpoint(path, parent):
     return k.mnt_id_unique(path) != k.mnt_id_unique(parent)
 
 
-def shared_pair():
-    """/tmp/A shared, /tmp/B its peer (a bind of it)."""
-    mkmount("/tmp/A")
-    prop("/tmp/A", uapi.MS_SHARED)
-    bind("/tmp/A", "/tmp/B")
+def shared_pair_a_b(relation="peer"):
+    """/tmp/A shared, /tmp/B its peer or slave (a bind of it), /tmp/A/x a directory."""
+    os.mkdir("/tmp/A")
+    os.mkdir("/tmp/B")
+    shared_pair("/tmp/A", "/tmp/B", relation)
     os.mkdir("/tmp/A/x")
 
 
@@ -60,7 +44,7 @@ def shared_pair():
 def test_umount_on_a_shared_peer_propagates_to_its_peers():
     """A mount made on peer A appears on peer B; umount on B removes both."""
     mount_admin()
-    shared_pair()
+    shared_pair_a_b()
     tmpfs("/tmp/A/x")
     assert is_mountpoint("/tmp/B/x", "/tmp/B")
     k.umount2("/tmp/B/x", 0)
@@ -72,8 +56,7 @@ def test_umount_on_a_shared_peer_propagates_to_its_peers():
 def test_umount_on_a_master_propagates_to_its_slave():
     """umount of a mount under a master removes the copy under its slave."""
     mount_admin()
-    shared_pair()
-    prop("/tmp/B", uapi.MS_SLAVE)
+    shared_pair_a_b("slave")
     tmpfs("/tmp/A/x")
     assert is_mountpoint("/tmp/B/x", "/tmp/B")
     k.umount2("/tmp/A/x", 0)
@@ -84,8 +67,7 @@ def test_umount_on_a_master_propagates_to_its_slave():
 def test_umount_on_a_slave_does_not_reach_its_master():
     """umount of the propagated copy under a slave leaves the master's mount."""
     mount_admin()
-    shared_pair()
-    prop("/tmp/B", uapi.MS_SLAVE)
+    shared_pair_a_b("slave")
     tmpfs("/tmp/A/x")
     k.umount2("/tmp/B/x", 0)
     assert is_mountpoint("/tmp/A/x", "/tmp/A")
@@ -94,8 +76,7 @@ def test_umount_on_a_slave_does_not_reach_its_master():
 
 def hold_slave_copy(path):
     """Peer: private-to-slave copy of the namespace, cwd inside the copy of path."""
-    k.unshare(uapi.CLONE_NEWNS)
-    k.mount(None, "/", None, uapi.MS_REC | uapi.MS_SLAVE)
+    new_mntns(uapi.MS_SLAVE)
     os.chdir(path)
     return k.mnt_id_unique(".")
 
@@ -111,7 +92,7 @@ def test_umount_with_a_busy_slave_copy_is_ebusy_and_detach_works():
     succeeds and takes the slave's copy out of its tree too."""
     mount_admin()
     mkmount("/tmp/A")
-    prop("/tmp/A", uapi.MS_SHARED)
+    set_propagation("/tmp/A", uapi.MS_SHARED)
     mkmount("/tmp/A/x")
     with Peer() as slave:
         slave.run(hold_slave_copy, "/tmp/A/x")
@@ -128,7 +109,7 @@ def locked_copy_setup():
     """/tmp/P shared with a tmpfs on P/d, then (in a child) a user+mount
     namespace: its copies of P and P/d are slaves, P/d is MNT_LOCKED."""
     mkmount("/tmp/P")
-    prop("/tmp/P", uapi.MS_SHARED)
+    set_propagation("/tmp/P", uapi.MS_SHARED)
     mkmount("/tmp/P/d")
     os.mkdir("/tmp/P/e")
 
@@ -188,7 +169,7 @@ def test_submounts_propagated_into_a_userns_copy_are_locked():
     mkmount("/tmp/T/s")
     with Peer() as child:
         child.run(enter_locked_copy)
-        bind("/tmp/T", "/tmp/P/z", rec=True)
+        bind("/tmp/T", "/tmp/P/z", recursive=True, mkdir=True)
         assert child.run(umount_sub_is_einval) is True
 
 
@@ -251,7 +232,7 @@ def test_foreign_open_tree_namespace_copy_of_a_shared_mount_is_a_slave():
     its umount there propagates the removal too."""
     mount_admin()
     tree_with_submount()
-    prop("/tmp/src", uapi.MS_SHARED)
+    set_propagation("/tmp/src", uapi.MS_SHARED)
 
     with Peer() as p:
         p.run(_foreign_ns_and_enter)

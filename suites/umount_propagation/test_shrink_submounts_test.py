@@ -16,19 +16,10 @@ from harness.upstream import upstream
 from helpers import sys as k
 from helpers import uapi
 from helpers.errors import raises_errno
-from helpers.mounts import make_rprivate, tmpfs
+from helpers.mounts import bind, make_rprivate, set_propagation, tmpfs
 from suites.umount_propagation.umount_propagation_debugfs import fs_type, mount_debugfs, require_tracefs_automount
 
 FILE = "filesystems/umount_propagation/shrink_submounts_test.c"
-
-
-def bind(src, dst):
-    os.makedirs(dst, exist_ok=True)
-    k.mount(src, dst, None, uapi.MS_BIND)
-
-
-def propagation(path, flag):
-    k.mount(None, path, None, flag)
 
 
 @pytest.fixture
@@ -40,7 +31,7 @@ def automount():
     tmpfs("/tmp")
     base = tempfile.mkdtemp(prefix="shrink_submounts.", dir="/tmp")
     tmpfs(base)
-    propagation(base, uapi.MS_PRIVATE)
+    set_propagation(base, uapi.MS_PRIVATE)
     os.mkdir(f"{base}/dbg")
     mount_debugfs(f"{base}/dbg")
     require_tracefs_automount(f"{base}/dbg")
@@ -59,14 +50,14 @@ def test_busy_mount_moved_into_reach(automount):
     Upstream's optional fanotify watch (EXPECT only) is left out."""
     base, auto = automount
     p, p1, p2 = f"{base}/p", f"{base}/p1", f"{base}/p2"
-    bind(auto, p)
-    propagation(p, uapi.MS_SHARED)
-    bind(p, p1)
-    propagation(p1, uapi.MS_SLAVE)
-    propagation(p1, uapi.MS_SHARED)
-    bind(p1, p2)
-    bind(auto, f"{p}/options")
-    propagation(f"{p2}/options", uapi.MS_PRIVATE)
+    bind(auto, p, mkdir=True)
+    set_propagation(p, uapi.MS_SHARED)
+    bind(p, p1, mkdir=True)
+    set_propagation(p1, uapi.MS_SLAVE)
+    set_propagation(p1, uapi.MS_SHARED)
+    bind(p1, p2, mkdir=True)
+    bind(auto, f"{p}/options", mkdir=True)
+    set_propagation(f"{p2}/options", uapi.MS_PRIVATE)
     r = f"{p2}/options"
     tmpfs(r)
     os.chdir(r)
@@ -87,13 +78,13 @@ def test_parent_goes_with_child(automount):
     v = f"{base}/v"
     os.mkdir(v)
     tmpfs(v)
-    propagation(v, uapi.MS_PRIVATE)
+    set_propagation(v, uapi.MS_PRIVATE)
     before = os.stat(v).st_dev
-    bind(auto, f"{v}/t")
-    propagation(f"{v}/t", uapi.MS_SHARED)
-    bind(auto, f"{v}/t/options")
-    bind(f"{v}/t", f"{v}/q")
-    propagation(f"{v}/q", uapi.MS_SLAVE)
+    bind(auto, f"{v}/t", mkdir=True)
+    set_propagation(f"{v}/t", uapi.MS_SHARED)
+    bind(auto, f"{v}/t/options", mkdir=True)
+    bind(f"{v}/t", f"{v}/q", mkdir=True)
+    set_propagation(f"{v}/q", uapi.MS_SLAVE)
     k.mount(f"{v}/t", f"{v}/q/options", None, uapi.MS_MOVE)
     k.umount2(v, 0)
     assert os.stat(v).st_dev != before

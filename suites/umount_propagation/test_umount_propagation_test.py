@@ -16,6 +16,7 @@ from helpers import sys as k
 from helpers import uapi
 from helpers.errors import raises_errno
 from helpers.mounts import make_rprivate, mountinfo, tmpfs
+from helpers.ns import new_mntns
 from helpers.proc import Peer
 
 FILE = "filesystems/umount_propagation/umount_propagation_test.c"
@@ -41,8 +42,7 @@ def paths():
 
 def slave_copy_beneath(base, victim):
     """Peer: slave namespace; a recursive clone of base moved beneath victim."""
-    k.unshare(uapi.CLONE_NEWNS)
-    k.mount(None, "/", None, uapi.MS_REC | uapi.MS_SLAVE)
+    new_mntns(uapi.MS_SLAVE)
     fd = k.open_tree(uapi.AT_FDCWD, base, uapi.OPEN_TREE_CLONE | uapi.OPEN_TREE_CLOEXEC | uapi.AT_RECURSIVE)
     k.move_mount(fd, "", uapi.AT_FDCWD, victim, uapi.MOVE_MOUNT_F_EMPTY_PATH | uapi.MOVE_MOUNT_BENEATH)
     STATE["fd"] = fd
