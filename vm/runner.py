@@ -153,10 +153,7 @@ def _run(specs, pytest_args, cwd, opts: RunOptions, ktap: bool, out) -> int:
     apt = _Apt(opts.mirror)
     ks = _resolve(specs, apt)
     warm_caches(cwd, pytest_args)
-    try:
-        initrd = initramfs.build()
-    except (RuntimeError, OSError, subprocess.CalledProcessError) as e:
-        raise errors.InfraError(f"building the initramfs failed: {e}") from None
+    initrd = build_initrd()
     jobs, smp = parallelism(len(ks), opts.jobs, opts.vm.memory_mb)
     out(f"vm: {len(ks)} kernel(s), {jobs} at a time, {smp} vCPU(s) and {opts.vm.memory_mb} MiB "
         f"each; results in {results_dir}")
@@ -168,6 +165,13 @@ def _run(specs, pytest_args, cwd, opts: RunOptions, ktap: bool, out) -> int:
     started = time.time()
     interrupted = _drive(vms, jobs, apt, out)
     return _report(vms, results_dir, opts, out, interrupted, started)
+
+
+def build_initrd() -> Path:
+    try:
+        return initramfs.build()
+    except (RuntimeError, OSError, subprocess.CalledProcessError) as e:
+        raise errors.InfraError(f"building the initramfs failed: {e}") from None
 
 
 def _one(vm: qemu.VM, apt: _Apt, out) -> None:
