@@ -1,6 +1,7 @@
 """Run a pytest selection in one VM per kernel, in parallel, and report."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -12,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import errors, initramfs, kernels, preflight, qemu, report
+from . import diff, errors, initramfs, kernels, preflight, qemu, report
 from .apt import PrivateApt
 from .progress import Display
 
@@ -30,6 +31,7 @@ class RunOptions:
     junitxml: str | None = None  # merged JUnit of all kernels
     ktap: str | None = None      # merged KTAP of all kernels
     features_json: str | None = None  # the feature matrix of all kernels
+    baseline: str | None = None  # summary.json (or its dir) to diff against: the gate
 
 
 def append_for(k: kernels.Kernel, entries: list[str]) -> str:
@@ -148,6 +150,7 @@ def _resolve(specs: list[str], apt: _Apt) -> list[kernels.Kernel]:
 
 def _run(specs, pytest_args, cwd, opts: RunOptions, ktap: bool, out) -> int:
     results_dir = Path(cwd, opts.results_dir).resolve()
+    baseline = diff.load(Path(cwd, opts.baseline)) if opts.baseline else None  # before any boot
     fsd = preflight.check(cwd=cwd, results_dir=results_dir, python=sys.executable,
                     need_apt=any(not kernels.is_path(s) for s in specs), mirror=opts.mirror)
     apt = _Apt(opts.mirror)
@@ -164,7 +167,7 @@ def _run(specs, pytest_args, cwd, opts: RunOptions, ktap: bool, out) -> int:
            for k in ks]
     started = time.time()
     interrupted = _drive(vms, jobs, apt, out)
-    return _report(vms, results_dir, opts, out, interrupted, started)
+    return _report(vms, results_dir, opts, out, interrupted, started, baseline)
 
 
 def build_initrd() -> Path:
@@ -236,7 +239,7 @@ def _run_record(started: float) -> dict:
 
 
 def _report(vms: list[qemu.VM], results_dir: Path, opts: RunOptions, out, interrupted: bool,
-            started: float) -> int:
+            started: float, baseline: dict | None = None) -> int:
     runs = {vm.kernel.name: {"status": vm.result.status, "reason": vm.result.reason,
                              "accel": vm.result.accel or None,
                              "accel_reason": vm.result.accel_reason or None,
@@ -262,4 +265,13 @@ def _report(vms: list[qemu.VM], results_dir: Path, opts: RunOptions, out, interr
         shutil.copyfile(results_dir / "features.json", opts.features_json)
     out("\n" + report.text(summary))
     out(f"\nvm: wrote {results_dir / 'summary.md'} and {results_dir / 'summary.json'}")
-    return errors.INTERRUPTED if interrupted else report.exit_code(summary)
+    if interrupted:
+        return errors.INTERRUPTED
+    if baseline is None:
+        return report.exit_code(summary)
+    # Gating against a baseline: what still fails as before does not fail
+    # the gate; a regression does.
+    d = diff.compare(baseline, summary)
+    (results_dir / "diff.json").write_text(json.dumps(d, indent=2) + "\n")
+    out(f"\nvm: against the baseline {opts.baseline}:\n{diff.text(d)}")
+    return diff.exit_code(d)
