@@ -1,50 +1,34 @@
-"""Feature probes once per session; markers that SKIP (or FAIL) on them.
+"""Feature probes once per session; markers that SKIP (or FAIL) on them; the
+per-release feature check; docs/features.md.
 
+Each feature is declared once, in helpers/probes.py: its probe, the first
+release expected to have it (`since`) and what it is.
 - @pytest.mark.requires("open_tree_namespace", ...): SKIP naming the missing
   feature. With --strict-features, a feature missing on a kernel whose release
-  is at or past the one that introduced it (FIRST_RELEASE) is a FAIL instead.
+  is at or past its `since` is a FAIL instead.
+- The `feature_expectation` fixture (suites/features): one case per feature
+  that FAILs when the feature is absent on a release at or past its `since`,
+  on every run, so such a kernel is never just a directory of SKIPs.
 - @pytest.mark.root: SKIP unless running as root.
 - @pytest.mark.userns: SKIP unless user namespaces can be created.
 - @pytest.mark.vm_only: SKIP unless the VM runner's boot record is present.
 A probe that could not decide ("unknown") never skips: the test runs and
 shows what the kernel really did.
+
+`python -m harness.features --markdown > docs/features.md` writes the feature
+table from the declarations and docs/features-measured.json.
 """
+import argparse
 import json
 import os
+import pathlib
+import sys
 
 import pytest
 
 from helpers import kernel, probes
 
-# Feature -> the first kernel series observed to have it, from the probe
-# matrix over Debian's 6.12 ... 7.3 kernels in VMs (docs/features.md).
-# Features already present on 6.12, the oldest series tested, are listed as
-# 6.12: strict mode only fails kernels at or past an observed release.
-FIRST_RELEASE = {
-    "open_tree": "6.12",
-    "move_mount_set_group": "6.12",
-    "move_mount_beneath": "6.12",
-    "statmount": "6.12",
-    "listmount": "6.12",
-    "listmount_reverse": "6.12",
-    "mnt_id_req_ns_id": "6.12",
-    "ns_get_mntns_id": "6.12",
-    "ns_mnt_get_info": "6.12",
-    "mount_notify": "6.18",
-    "open_tree_attr": "6.18",
-    "statmount_supported_mask": "6.18",
-    "detached_mount_trees": "6.18",
-    "listns": "6.19",
-    "nullfs_root": "7.0",
-    "knullfs_covers": "7.3",
-    "move_mount_beneath_root": "7.1",
-    "move_mount_beneath_locked": "7.1",
-    "open_tree_namespace": "7.0",
-    "statmount_by_fd": "7.0",
-    "fsmount_namespace": "7.1",
-    "unshare_empty_mntns": "7.1",
-    "clone_empty_mntns": "7.1",
-}
+MEASURED = pathlib.Path(__file__).resolve().parent.parent / "docs" / "features-measured.json"
 
 _KEY = pytest.StashKey[dict]()
 
@@ -99,8 +83,45 @@ def pytest_report_header(config):
 def _missing(config, name):
     value = features(config).get(name)
     if value is None:
-        raise pytest.UsageError(f"unknown feature {name!r}; known: {', '.join(sorted(probes.PROBES))}")
+        raise pytest.UsageError(f"unknown feature {name!r}; known: {', '.join(sorted(probes.FEATURES))}")
     return value is False
+
+
+def _version(release):
+    try:
+        return kernel.version(release)
+    except ValueError:
+        return None
+
+
+def expectation(name, found, release):
+    """(verdict, why): does the probe's answer `found` (True, False or
+    'unknown: ...') agree with what `release` should have? verdict is "pass",
+    "fail" (absent at or past the feature's first release) or "skip" (nothing
+    to expect, or a probe that could not decide)."""
+    feature = probes.FEATURES[name]
+    shown = {True: "present", False: "absent"}.get(found, found)
+    version = _version(release)
+    if version is None:
+        return "skip", (f"kernel release {release!r} is not a version number: cannot tell whether "
+                        f"it should have {name} (first release {feature.since}); probe: {shown}")
+    if version < kernel.parse_version(feature.since):
+        return "skip", (f"{release} is older than {feature.since}, the first release expected "
+                        f"to have {name}: nothing to expect (probe: {shown})")
+    if found is True:
+        return "pass", f"{name} present on {release} (first release {feature.since})"
+    if found is False:
+        return "fail", (f"feature {name} ({feature.doc}) missing on {release}, which is at or "
+                        f"past {feature.since}, its first release (probe: absent)")
+    return "skip", (f"the probe for {name} could not decide on {release} ({found}); "
+                    "the tests that require it run anyway")
+
+
+@pytest.fixture
+def feature_expectation(request):
+    """name -> (verdict, why) for the running kernel (see expectation)."""
+    found = features(request.config)
+    return lambda name: expectation(name, found[name], kernel.release())
 
 
 _STRICT = pytest.StashKey[str]()
@@ -115,14 +136,13 @@ def _missing_feature(item):
         for name in mark.args:
             if not _missing(config, name):
                 continue
-            since = FIRST_RELEASE.get(name)
-            doc = probes.PROBES[name].doc
-            if config.getoption("--strict-features") and since and \
-                    kernel.version() >= kernel.parse_version(since):
-                item.stash[_STRICT] = (f"feature {name} ({doc}) missing on {kernel.release()}, "
-                                       f"which is at or past {since}")
-                return None
-            return f"kernel lacks {name}: {doc}"
+            feature = probes.FEATURES[name]
+            if config.getoption("--strict-features") and feature.since:
+                verdict, why = expectation(name, False, kernel.release())
+                if verdict == "fail":
+                    item.stash[_STRICT] = why
+                    return None
+            return f"kernel lacks {name}: {feature.doc}"
     return None
 
 
@@ -150,3 +170,53 @@ def pytest_runtest_setup(item):
 def pytest_runtest_call(item):
     if _STRICT in item.stash:
         pytest.fail(item.stash[_STRICT], pytrace=False)
+
+
+def markdown():
+    """docs/features.md: the declarations in helpers/probes.py, then the
+    measured matrix (docs/features-measured.json) they were taken from."""
+    measured = json.loads(MEASURED.read_text())
+    kernels = measured["kernels"]
+    out = ["# Kernel features", "",
+           "Generated by `python -m harness.features --markdown > docs/features.md` from the",
+           "declarations in `helpers/probes.py` and the measurements in",
+           "`docs/features-measured.json`; `tests/test_features.py` fails when it is out of date.",
+           "",
+           "*First release* is the first series in which the suite measured the feature on",
+           "Debian's kernels (6.12 for anything present on 6.12, the oldest series tested;",
+           "the later series for a feature that appeared between two tested ones). It drives:",
+           "",
+           "- `suites/features/test_features.py::test_release_has_feature[<feature>]`, on every run:",
+           "  PASS when the probe finds the feature on a release at or past its first release,",
+           "  FAIL when it finds it missing there, SKIP (with the reason) on an older release, a",
+           "  release that is not a version number, or a probe that could not decide;",
+           "- `--strict-features`: a test that `requires` a feature missing on such a release",
+           "  FAILs instead of SKIPping.",
+           "",
+           "| feature | first release | what it is |", "|---|---|---|"]
+    settings = []
+    for f in probes.FEATURES.values():
+        if f.since is None:
+            settings.append(f"- `{f.name}`: {f.doc} (a setting of the host, not of the release)")
+        else:
+            out.append(f"| `{f.name}` | {f.since} | {f.doc} |")
+    out += ["", "Not tied to a release (probed, used by markers, never expected):", "", *settings,
+            "", "## Measured on Debian's kernels", "", measured["how"], "",
+            "| feature | " + " | ".join(kernels) + " |", "|---" * (len(kernels) + 1) + "|"]
+    for name in sorted(probes.FEATURES):
+        cells = [{True: "yes", False: "no"}.get(k.get(name), "-") for k in kernels.values()]
+        out.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(out) + "\n"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m harness.features", description=__doc__.split("\n")[0])
+    parser.add_argument("--markdown", action="store_true", help="print docs/features.md")
+    args = parser.parse_args(argv)
+    if not args.markdown:
+        parser.error("nothing to do: use --markdown")
+    sys.stdout.write(markdown())
+
+
+if __name__ == "__main__":
+    main()

@@ -6,7 +6,7 @@ in a later release (0x2 was "undefined" for open_tree and fsmount until
 OPEN_TREE_NAMESPACE / FSMOUNT_NAMESPACE).
 
 Tables (bit, name, first release that accepts it):
-- OPEN_TREE_FLAGS        open_tree(2) `flags` (catalog 2.2 step 1)
+- OPEN_TREE_FLAGS        open_tree(2) `flags` (vfs_open_tree checks them first)
 - FSMOUNT_FLAGS          fsmount(2) `flags`
 - FSMOUNT_ATTR_FLAGS     fsmount(2) `attr_flags` (no IDMAP: mount_setattr only)
 - MOUNT_SETATTR_ATTRS    mount_setattr(2) attr_set/attr_clr bits
@@ -14,12 +14,14 @@ Tables (bit, name, first release that accepts it):
 
 First releases: the new-mount-API base is 5.2; MOUNT_ATTR_IDMAP and
 mount_setattr 5.12; MOUNT_ATTR_NOSYMFOLLOW 5.14; MOVE_MOUNT_SET_GROUP 5.15;
-MOVE_MOUNT_BENEATH 6.5; OPEN_TREE_NAMESPACE 7.0; FSMOUNT_NAMESPACE 7.1
-(the last two as harness/features.py FIRST_RELEASE; both are behind the
+MOVE_MOUNT_BENEATH 6.5. OPEN_TREE_NAMESPACE and FSMOUNT_NAMESPACE are
+features of their own: their rows take the release from the feature's one
+declaration in helpers/probes.py (and the tests using them are behind
 `requires` markers, so a wrong row shows up as a FAIL, not a silent skip).
 """
 from helpers import uapi
 from helpers.kernel import parse_version, version
+from helpers.probes import FEATURES
 
 OPEN_TREE_FLAGS = [
     (uapi.OPEN_TREE_CLONE, "OPEN_TREE_CLONE", "5.2"),
@@ -28,12 +30,12 @@ OPEN_TREE_FLAGS = [
     (uapi.AT_NO_AUTOMOUNT, "AT_NO_AUTOMOUNT", "5.2"),
     (uapi.AT_EMPTY_PATH, "AT_EMPTY_PATH", "5.2"),
     (uapi.AT_RECURSIVE, "AT_RECURSIVE", "5.2"),
-    (uapi.OPEN_TREE_NAMESPACE, "OPEN_TREE_NAMESPACE", "7.0"),
+    (uapi.OPEN_TREE_NAMESPACE, "OPEN_TREE_NAMESPACE", FEATURES["open_tree_namespace"].since),
 ]
 
 FSMOUNT_FLAGS = [
     (uapi.FSMOUNT_CLOEXEC, "FSMOUNT_CLOEXEC", "5.2"),
-    (uapi.FSMOUNT_NAMESPACE, "FSMOUNT_NAMESPACE", "7.1"),
+    (uapi.FSMOUNT_NAMESPACE, "FSMOUNT_NAMESPACE", FEATURES["fsmount_namespace"].since),
 ]
 
 _ATTR_BASE = [

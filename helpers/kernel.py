@@ -11,6 +11,8 @@ def release():
 def version(rel=None):
     """(major, minor, patch) from a release like '7.3.4+deb14-cloud-amd64'."""
     m = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", rel or release())
+    if not m:
+        raise ValueError(f"kernel release {rel or release()!r} does not start with a version number")
     return tuple(int(x or 0) for x in m.groups())
 
 

@@ -1,4 +1,16 @@
-"""One probe per kernel feature (catalog section 4).
+"""Each kernel feature declared once: its probe, the first release expected
+to have it, and what it is (@probe(name, since=..., doc=...) -> FEATURES).
+
+harness/features.py reads FEATURES for the `requires` marker, the per-release
+feature check (suites/features) and --strict-features; docs/features.md is
+generated from it (`python -m harness.features --markdown`).
+
+`since` is the first series in which the suite measured the feature on
+Debian's kernels (docs/features-measured.json), not a guess: a feature already
+present on 6.12, the oldest series tested, says 6.12, and one that appeared
+between two tested series says the later one, so a release is never expected
+to have a feature before it was seen to. `doc` names the interface, with the
+upstream release in parentheses where it is older than `since`.
 
 A probe answers True (present) or False (absent) only on the exact answer an
 older kernel gives; any other outcome raises ProbeUnknown, because on 7.x an
@@ -7,7 +19,10 @@ Probes that change namespaces run in a forked child (helpers.proc.in_child).
 """
 import errno
 import os
+import re
 import signal
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from helpers import uapi
 from helpers import sys as ksys
@@ -17,17 +32,40 @@ from helpers.ns import new_mntns, own_mntns_id, setup_userns
 from helpers.proc import clone3, in_child, waiting_child
 from helpers.sys import SyscallError, ffi
 
-PROBES = {}
+FEATURES = {}
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    since: str | None  # None: a host setting (sysctl, privilege), not a release's feature
+    doc: str
+    probe: Callable[[], bool]
 
 
 class ProbeUnknown(Exception):
     """The probe got an answer that neither proves nor disproves the feature."""
 
 
-def probe(name, doc):
+def probe(name, *, since, doc):
+    """Declare feature `name`: the decorated function probes it, `since` is
+    the first release expected to have it ("7.1"), `doc` says what it is."""
+    if not re.fullmatch(r"\d+\.\d+", since or "") or not doc:
+        raise ValueError(f"feature {name}: since must be a release like '7.1' "
+                         f"and doc a description, got {since!r}, {doc!r}")
+    return _register(name, since, doc)
+
+
+def setting(name, *, doc):
+    """Declare a property of this host's configuration, not of the release
+    (no first release, no per-release check): e.g. user namespaces, which
+    exist since 3.8 but a sysctl or a missing privilege can refuse."""
+    return _register(name, None, doc)
+
+
+def _register(name, since, doc):
     def register(fn):
-        fn.doc = doc
-        PROBES[name] = fn
+        FEATURES[name] = Feature(name, since, doc, fn)
         return fn
     return register
 
@@ -59,7 +97,7 @@ def _privileged():
         setup_userns()
 
 
-@probe("userns", "user namespaces can be created by this user")
+@setting("userns", doc="user namespaces can be created by this user")
 def userns():
     def body():
         try:
@@ -72,21 +110,21 @@ def userns():
     return in_child(body)
 
 
-@probe("statmount", "statmount(2) (6.8)")
+@probe("statmount", since="6.12", doc="statmount(2) (6.8)")
 def statmount_():
     req = mnt_id_req(0)
     return _decide(errno_of(ksys.syscall, "statmount", req, None, 0, 0),
                    {errno.EINVAL}, {errno.ENOSYS}, "statmount(mnt_id=0)")
 
 
-@probe("listmount", "listmount(2) (6.8)")
+@probe("listmount", since="6.12", doc="listmount(2) (6.8)")
 def listmount_():
     req = mnt_id_req(0)
     return _decide(errno_of(ksys.syscall, "listmount", req, None, 0, 0),
                    {errno.EINVAL}, {errno.ENOSYS}, "listmount(mnt_id=0)")
 
 
-@probe("listmount_reverse", "LISTMOUNT_REVERSE")
+@probe("listmount_reverse", since="6.12", doc="LISTMOUNT_REVERSE")
 def listmount_reverse():
     req = mnt_id_req(uapi.LSMT_ROOT)
     ids = ffi.new("uint64_t[1]")
@@ -94,7 +132,7 @@ def listmount_reverse():
                    {0}, {errno.EINVAL, errno.ENOSYS}, "listmount(LISTMOUNT_REVERSE)")
 
 
-@probe("mnt_id_req_ns_id", "mnt_id_req VER1: statmount/listmount of a namespace by id")
+@probe("mnt_id_req_ns_id", since="6.12", doc="mnt_id_req VER1: statmount/listmount of a namespace by id")
 def mnt_id_req_ns_id():
     req = mnt_id_req(uapi.LSMT_ROOT, mnt_ns_id=own_mntns_id())
     ids = ffi.new("uint64_t[1]")
@@ -102,7 +140,7 @@ def mnt_id_req_ns_id():
                    {0}, {errno.E2BIG, errno.ENOSYS}, "listmount(size=32, mnt_ns_id)")
 
 
-@probe("statmount_by_fd", "STATMOUNT_BY_FD")
+@probe("statmount_by_fd", since="7.0", doc="STATMOUNT_BY_FD")
 def statmount_by_fd():
     fd = os.open("/", os.O_PATH | os.O_CLOEXEC)
     try:
@@ -114,13 +152,13 @@ def statmount_by_fd():
         os.close(fd)
 
 
-@probe("statmount_supported_mask", "STATMOUNT_SUPPORTED_MASK")
+@probe("statmount_supported_mask", since="6.18", doc="STATMOUNT_SUPPORTED_MASK")
 def statmount_supported_mask():
     sm = statmount(ksys.mnt_id_unique("/"), uapi.STATMOUNT_SUPPORTED_MASK)
     return bool(sm.mask & uapi.STATMOUNT_SUPPORTED_MASK)
 
 
-@probe("ns_get_mntns_id", "NS_GET_MNTNS_ID ioctl")
+@probe("ns_get_mntns_id", since="6.12", doc="NS_GET_MNTNS_ID ioctl")
 def ns_get_mntns_id():
     fd = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
     try:
@@ -131,7 +169,7 @@ def ns_get_mntns_id():
         os.close(fd)
 
 
-@probe("ns_mnt_get_info", "NS_MNT_GET_INFO/NEXT/PREV ioctls")
+@probe("ns_mnt_get_info", since="6.12", doc="NS_MNT_GET_INFO/NEXT/PREV ioctls")
 def ns_mnt_get_info():
     fd = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
     try:
@@ -142,13 +180,13 @@ def ns_mnt_get_info():
         os.close(fd)
 
 
-@probe("open_tree", "open_tree(2) and the new mount API (5.2)")
+@probe("open_tree", since="6.12", doc="open_tree(2) and the new mount API (5.2)")
 def open_tree():
     return _decide(errno_of(ksys.open_tree, -1, None, 0),
                    {errno.EFAULT, errno.EBADF}, {errno.ENOSYS}, "open_tree(-1, NULL, 0)")
 
 
-@probe("open_tree_attr", "open_tree_attr(2) (6.15)")
+@probe("open_tree_attr", since="6.18", doc="open_tree_attr(2) (6.15)")
 def open_tree_attr():
     try:
         os.close(ksys.open_tree_attr(uapi.AT_FDCWD, "/", uapi.OPEN_TREE_CLOEXEC, None, 0))
@@ -157,7 +195,7 @@ def open_tree_attr():
         return _decide(e.errno, set(), {errno.ENOSYS}, "open_tree_attr('/')")
 
 
-@probe("open_tree_namespace", "open_tree(OPEN_TREE_NAMESPACE) (7.0)")
+@probe("open_tree_namespace", since="7.0", doc="open_tree(OPEN_TREE_NAMESPACE)")
 def open_tree_namespace():
     # Flags are checked first (EINVAL on old kernels), then CAP_SYS_ADMIN in
     # the caller's own user namespace, then the NULL path (EFAULT). Run where
@@ -169,7 +207,7 @@ def open_tree_namespace():
                    "open_tree(-1, NULL, OPEN_TREE_NAMESPACE)")
 
 
-@probe("fsmount_namespace", "fsmount(FSMOUNT_NAMESPACE) (7.1)")
+@probe("fsmount_namespace", since="7.1", doc="fsmount(FSMOUNT_NAMESPACE)")
 def fsmount_namespace():
     # Old kernels reject the flag (EINVAL) before looking at the fd (EBADF),
     # but only after may_mount(): an unprivileged caller would get EPERM from
@@ -181,7 +219,7 @@ def fsmount_namespace():
                    "fsmount(-1, FSMOUNT_NAMESPACE)")
 
 
-@probe("unshare_empty_mntns", "unshare(UNSHARE_EMPTY_MNTNS) (7.1)")
+@probe("unshare_empty_mntns", since="7.1", doc="unshare(UNSHARE_EMPTY_MNTNS)")
 def unshare_empty_mntns():
     # Old kernels check flags before privilege, so EPERM proves support.
     def body():
@@ -189,7 +227,7 @@ def unshare_empty_mntns():
     return _decide(in_child(body), {0, errno.EPERM}, {errno.EINVAL}, "unshare(UNSHARE_EMPTY_MNTNS)")
 
 
-@probe("clone_empty_mntns", "clone3(CLONE_EMPTY_MNTNS) (7.1)")
+@probe("clone_empty_mntns", since="7.1", doc="clone3(CLONE_EMPTY_MNTNS)")
 def clone_empty_mntns():
     def body():
         try:
@@ -201,7 +239,7 @@ def clone_empty_mntns():
                    "clone3(CLONE_EMPTY_MNTNS)")
 
 
-@probe("nullfs_root", "nullfs beneath the namespace root (7.0)")
+@probe("nullfs_root", since="7.0", doc="nullfs beneath the namespace root")
 def nullfs_root():
     def body():
         _privileged()
@@ -214,12 +252,12 @@ def nullfs_root():
     return _decide(in_child(body), {"nullfs"}, {"rootfs"}, "bottom of the mount stack")
 
 
-@probe("move_mount_beneath", "MOVE_MOUNT_BENEATH (6.5)")
+@probe("move_mount_beneath", since="6.12", doc="MOVE_MOUNT_BENEATH (6.5)")
 def move_mount_beneath():
     return _moved_flag_probe(uapi.MOVE_MOUNT_BENEATH)
 
 
-@probe("move_mount_set_group", "MOVE_MOUNT_SET_GROUP (5.15)")
+@probe("move_mount_set_group", since="6.12", doc="MOVE_MOUNT_SET_GROUP (5.15)")
 def move_mount_set_group():
     return _moved_flag_probe(uapi.MOVE_MOUNT_SET_GROUP)
 
@@ -234,7 +272,7 @@ def _moved_flag_probe(flag):
                    f"move_mount(flags={flag:#x})")
 
 
-@probe("detached_mount_trees", "open_tree() from, and mounting onto, detached mount trees (6.15)")
+@probe("detached_mount_trees", since="6.18", doc="open_tree() from, and mounting onto, detached mount trees (6.15)")
 def detached_mount_trees():
     # Older kernels refuse both with EINVAL (the source or target is not in
     # the caller's namespace). Fresh, valid detached tmpfs mounts leave EINVAL
@@ -258,7 +296,7 @@ def _private_tmp():
     tmpfs("/tmp")
 
 
-@probe("knullfs_covers", "knullfs stand-ins where an unmounted child was, under a held parent (7.3)")
+@probe("knullfs_covers", since="7.3", doc="knullfs stand-ins where an unmounted child was, under a held parent")
 def knullfs_covers():
     # A child namespace mounts P with C on P/covered; we hold P and rmdir its
     # mountpoint here, which unmounts P over there. Looking up "covered"
@@ -283,7 +321,7 @@ def knullfs_covers():
                    "fs magic found under a held unmounted parent")
 
 
-@probe("move_mount_beneath_root", "MOVE_MOUNT_BENEATH onto the caller's root (7.1)")
+@probe("move_mount_beneath_root", since="7.1", doc="MOVE_MOUNT_BENEATH onto the caller's root")
 def move_mount_beneath_root():
     # A clone of "/" (a mount root here) moved beneath "/": older kernels
     # refuse a target that is the caller's root with EINVAL. Unprivileged,
@@ -298,7 +336,7 @@ def move_mount_beneath_root():
     return _decide(in_child(body), {0}, absent, "move_mount(clone of /, /, BENEATH)")
 
 
-@probe("move_mount_beneath_locked", "MOVE_MOUNT_BENEATH under an MNT_LOCKED mount (7.1)")
+@probe("move_mount_beneath_locked", since="7.1", doc="MOVE_MOUNT_BENEATH under an MNT_LOCKED mount")
 def move_mount_beneath_locked():
     # Two tmpfs stacked on a directory, locked by copying them into a user
     # namespace's mount namespace; then a fresh tmpfs beneath the top one.
@@ -314,7 +352,7 @@ def move_mount_beneath_locked():
     return _decide(in_child(body), {0}, {errno.EINVAL}, "move_mount(BENEATH a locked mount)")
 
 
-@probe("mount_notify", "fanotify mount notifications (6.14)")
+@probe("mount_notify", since="6.18", doc="fanotify mount notifications (6.14)")
 def mount_notify():
     def body():
         _privileged()
@@ -326,7 +364,7 @@ def mount_notify():
     return _decide(in_child(body), {0}, {errno.EINVAL, errno.ENOSYS}, "fanotify_init(FAN_REPORT_MNT)")
 
 
-@probe("listns", "listns(2)")
+@probe("listns", since="6.19", doc="listns(2)")
 def listns():
     # A NULL request is EFAULT (or EINVAL) where the syscall exists.
     err = errno_of(ksys.syscall, "listns", None, None, 0, 0)
@@ -336,9 +374,9 @@ def listns():
 def run_all():
     """{name: True | False | 'unknown: <why>'} for every probe."""
     results = {}
-    for name, fn in PROBES.items():
+    for name, feature in FEATURES.items():
         try:
-            results[name] = bool(fn())
+            results[name] = bool(feature.probe())
         except (ProbeUnknown, OSError, AssertionError) as e:
             results[name] = f"unknown: {e}"
     return results
