@@ -1,7 +1,9 @@
 """python -m vm list [--mirror URL]      -- what kernels exist
    python -m vm run PYTEST-ARGS...       -- same as pytest -p vm.plugin PYTEST-ARGS
    python -m vm bench --kernel K ...     -- the runner's speed in numbers (vm/bench.py)
-   python -m vm exec --kernel K -- CMD   -- run CMD as root in a VM of kernel K (vm/exec.py)"""
+   python -m vm exec --kernel K -- CMD   -- run CMD as root in a VM of kernel K (vm/exec.py)
+   python -m vm bisect --good K --bad K [--fixed] PYTEST-ARGS...
+                                         -- first point release where the verdict changes (vm/bisect.py)"""
 import sys
 
 
@@ -16,6 +18,9 @@ def main(argv):
     if argv[:1] == ["bench"]:
         from .bench import main as bench
         return bench(argv[1:])
+    if argv[:1] == ["bisect"]:
+        from .bisect import main as bisect
+        return bisect(argv[1:])
     if argv[:1] == ["exec"]:
         from .exec import main as exec_
         return exec_(argv[1:])
