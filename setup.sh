@@ -8,7 +8,7 @@ PYTHON=${PYTHON:-/usr/bin/python3}
 
 if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
 need=""
-for pkg in python3-venv qemu-system-x86 qemu-utils busybox-static cpio zstd kmod; do
+for pkg in python3-venv qemu-system-x86 qemu-utils busybox-static cpio zstd kmod dpkg-dev; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need="$need $pkg"
 done
 if [ -n "$need" ]; then

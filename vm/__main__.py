@@ -3,7 +3,8 @@
    python -m vm bench --kernel K ...     -- the runner's speed in numbers (vm/bench.py)
    python -m vm exec --kernel K -- CMD   -- run CMD as root in a VM of kernel K (vm/exec.py)
    python -m vm bisect --good K --bad K [--fixed] PYTEST-ARGS...
-                                         -- first point release where the verdict changes (vm/bisect.py)"""
+                                         -- first point release where the verdict changes (vm/bisect.py)
+   python -m vm html RESULTS_DIR [-o FILE] -- a run's test x kernel matrix as one HTML page (vm/html.py)"""
 import sys
 
 
@@ -24,6 +25,9 @@ def main(argv):
     if argv[:1] == ["exec"]:
         from .exec import main as exec_
         return exec_(argv[1:])
+    if argv[:1] == ["html"]:
+        from .html import main as html
+        return html(argv[1:])
     print(__doc__)
     return 2
 
