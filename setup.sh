@@ -7,8 +7,9 @@ cd "$(dirname "$0")"
 PYTHON=${PYTHON:-/usr/bin/python3}
 
 if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
+# chromium: tests/test_html.py reads the HTML matrix page in a real browser
 need=""
-for pkg in python3-venv qemu-system-x86 qemu-utils busybox-static cpio zstd kmod dpkg-dev; do
+for pkg in python3-venv qemu-system-x86 qemu-utils busybox-static cpio zstd kmod dpkg-dev chromium; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need="$need $pkg"
 done
 if [ -n "$need" ]; then

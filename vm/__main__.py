@@ -1,5 +1,6 @@
 """python -m vm list [--mirror URL]      -- what kernels exist
    python -m vm run PYTEST-ARGS...       -- same as pytest -p vm.plugin PYTEST-ARGS
+   python -m vm kcidb RESULTS_DIR [-o F] -- a run's results as KCIDB v5 JSON (vm/kcidb.py)
    python -m vm bench --kernel K ...     -- the runner's speed in numbers (vm/bench.py)
    python -m vm exec --kernel K -- CMD   -- run CMD as root in a VM of kernel K (vm/exec.py)
    python -m vm bisect --good K --bad K [--fixed] PYTEST-ARGS...
@@ -16,6 +17,9 @@ def main(argv):
     if argv[:1] == ["run"]:
         import pytest
         return pytest.main(["-p", "vm.plugin", *argv[1:]])
+    if argv[:1] == ["kcidb"]:
+        from .kcidb import main as kcidb
+        return kcidb(argv[1:])
     if argv[:1] == ["bench"]:
         from .bench import main as bench
         return bench(argv[1:])
