@@ -3,7 +3,7 @@
 "Unknown flag" tests must build their flag from this table for the running
 kernel, never from a fixed constant: a bit that was free when a test was
 written gets a meaning later (upstream clone3_empty_mntns's "unknown"
-0x800000000 is CLONE_NNP on 7.x, catalog section 6.3 item 3).
+0x800000000 is CLONE_NNP on 7.x, include/uapi/linux/sched.h).
 
 Evidence for the first releases is in FIRST_RELEASE_EVIDENCE: the new rows
 were checked by suites/empty_mntns/test_clone_flags_table.py on Debian's cloud

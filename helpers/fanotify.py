@@ -1,4 +1,4 @@
-"""fanotify mount notifications (FAN_REPORT_MNT, FAN_MARK_MNTNS; catalog 1.9).
+"""fanotify mount notifications (FAN_REPORT_MNT, FAN_MARK_MNTNS; include/uapi/linux/fanotify.h).
 
 A group is fanotify_init(FAN_REPORT_MNT|FAN_NONBLOCK) marked with
 FAN_MARK_MNTNS on a mount-namespace fd. Events are struct

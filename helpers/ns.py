@@ -1,4 +1,5 @@
-"""Entering namespaces, the way the upstream selftests do (catalog section 0.2).
+"""Entering namespaces, the way the upstream selftests do
+(tools/testing/selftests/filesystems/utils.c: setup_userns, enter_userns).
 
 All of these change the calling process: call them inside a test (which runs
 in its own forked process) or inside helpers.proc.in_child, never in pytest.

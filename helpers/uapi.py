@@ -1,6 +1,7 @@
 """UAPI constants, syscall numbers and struct layouts, defined here rather than
 taken from the build host's headers: those are older (bookworm ships 6.1) than
-the kernels under test. Values follow the 7.3 uapi headers (catalog section 1).
+the kernels under test. Values follow the 7.3 uapi headers (include/uapi/linux/mount.h, sched.h,
+nsfs.h, fanotify.h; arch/x86/entry/syscalls/syscall_64.tbl).
 """
 import platform
 

@@ -1,4 +1,4 @@
-"""Struct sizes and field offsets against the 7.3 uapi (catalog section 1.11)."""
+"""Struct sizes and field offsets against the 7.3 uapi (include/uapi/linux/mount.h, nsfs.h)."""
 import pytest
 
 from helpers.sys import ffi

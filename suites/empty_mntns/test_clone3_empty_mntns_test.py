@@ -1,7 +1,7 @@
 """Twins of tools/testing/selftests/filesystems/empty_mntns/clone3_empty_mntns_test.c:
 clone3(CLONE_EMPTY_MNTNS) starts the child in a mount namespace holding only a
 clone of the nullfs root; it implies CLONE_NEWNS and excludes CLONE_FS
-(catalog sections 2.4, 3.4).
+(kernel/fork.c kernel_clone, fs/namespace.c copy_mnt_ns; 7.1).
 
 Upstream's child does enter_userns() and clone3()s a grandchild; here the
 test process is the child and helpers.proc.clone3 makes the grandchild,
@@ -258,7 +258,7 @@ def test_unknown_flags_rejected():
     """clone3 with a flag bit the running kernel does not define: EINVAL.
 
     Differs from upstream, which uses 0x800000000 as the "unknown" flag: that
-    bit is CLONE_NNP on 7.x (catalog 6.3 item 3), which clone3 accepts, so
+    bit is CLONE_NNP on 7.x (include/uapi/linux/sched.h), which clone3 accepts, so
     upstream fails there while the kernel is right. The bit comes from
     helpers.clone_flags.unknown_clone3_flag(): the lowest bit above 31 that
     the running release does not define (1<<34 up to 7.0, 1<<38 from 7.1:

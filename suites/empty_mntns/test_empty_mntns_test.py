@@ -1,6 +1,7 @@
 """Twins of tools/testing/selftests/filesystems/empty_mntns/empty_mntns_test.c:
 unshare(UNSHARE_EMPTY_MNTNS) gives a mount namespace holding one mount, a
-clone of the namespace's nullfs root (catalog sections 2.4, 3.4).
+clone of the namespace's nullfs root (kernel/nsproxy.c unshare_nsproxy_namespaces,
+fs/namespace.c copy_mnt_ns; 7.1).
 
 Upstream runs each case in a child that first does utils.c enter_userns();
 here the test process itself is that child (it is thrown away afterwards).

@@ -1,6 +1,7 @@
 """Twin of tools/testing/selftests/filesystems/empty_mntns/internal_sb_reconfigure_test.c:
 the nullfs superblock under an empty mount namespace cannot be reconfigured
-from userspace, and the root never turns read-only (catalog 2.4, 2.7, 3.4)."""
+from userspace, and the root never turns read-only (fs/fs_context.c
+fs_context_for_reconfigure refuses SB_NOUSER; fs/namespace.c do_umount)."""
 import errno
 import os
 

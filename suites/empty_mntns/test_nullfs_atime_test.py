@@ -1,6 +1,6 @@
 """Twin of tools/testing/selftests/filesystems/empty_mntns/nullfs_atime_test.c:
 the nullfs root inode shared by every empty mount namespace is S_NOATIME, so
-reading it never changes its atime (catalog 2.1, 3.4)."""
+reading it never changes its atime (fs/nullfs.c)."""
 import os
 
 import pytest

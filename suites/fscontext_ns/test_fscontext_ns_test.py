@@ -2,7 +2,8 @@
 
 FSCONFIG_CMD_CREATE run by a task in an *ancestor* user namespace on an fs
 context opened in a descendant user namespace is refused quietly: an errno,
-no WARN (binfmt_misc and overlay used to WARN here) (catalog 3.3).
+no WARN (binfmt_misc and overlay used to WARN here: fs/binfmt_misc.c
+bm_fill_super, fs/overlayfs/super.c ovl_fill_super).
 
 Where this file differs from upstream:
 - overlay: upstream expects EIO (the errno of the old WARN_ON path); the 7.3

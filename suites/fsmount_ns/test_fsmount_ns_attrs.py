@@ -1,6 +1,6 @@
 """Mount attributes given to fsmount(FSMOUNT_NAMESPACE) (beyond upstream).
 
-Behaviour pinned down (catalog 2.3): each MOUNT_ATTR_* in attr_flags ends up
+Behaviour pinned down (fs/namespace.c fsmount): each MOUNT_ATTR_* in attr_flags ends up
 on the namespace's mount, visible in statmount.mnt_attr (exactly one atime
 value), in statvfs.f_flag, and in what the mount does after setns: write ->
 EROFS, exec -> EACCES, device open -> EACCES, symlink follow -> ELOOP, atime

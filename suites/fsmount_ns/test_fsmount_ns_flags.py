@@ -1,6 +1,6 @@
 """Every fsmount(2) flag bit and attr_flags bit with FSMOUNT_NAMESPACE (beyond upstream).
 
-Behaviour pinned down (catalog 2.3): flags other than FSMOUNT_CLOEXEC |
+Behaviour pinned down (fs/namespace.c fsmount): flags other than FSMOUNT_CLOEXEC |
 FSMOUNT_NAMESPACE are EINVAL; attr_flags outside the fsmount-valid set
 (which excludes MOUNT_ATTR_IDMAP) are EINVAL; of the _ATIME field only the
 values RELATIME (0), NOATIME and STRICTATIME are valid, so the lone bit 0x40

@@ -1,4 +1,5 @@
-"""FSMOUNT_NAMESPACE semantics past upstream (catalog 2.3, 2.6, 2.7, 6.2).
+"""FSMOUNT_NAMESPACE semantics past upstream (fs/namespace.c fsmount,
+create_new_namespace, lock_mnt_tree, do_umount).
 
 Each test's docstring names the behaviour it pins down.
 """

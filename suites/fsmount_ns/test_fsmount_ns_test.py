@@ -2,7 +2,7 @@
 
 fsmount(FSMOUNT_NAMESPACE) returns an nsfs fd for a new mount namespace whose
 only visible mount is the new filesystem, stacked on a clone of the caller's
-nullfs root (catalog 2.3, 3.2).
+nullfs root (fs/namespace.c fsmount, create_new_namespace; 7.1).
 
 Where this file differs from upstream:
 - upstream maps EINVAL from fsmount to SKIP "not supported"; here feature
@@ -171,7 +171,8 @@ def test_setns_in_userns():
 @upstream(FILE, "fsmount_ns_userns.umount_fails_einval")
 def test_umount_fails_einval():
     """The rootfs stack of a setup_userns() namespace is MNT_LOCKED, so the new
-    top mount is locked too: umount2(MNT_DETACH) is EINVAL (catalog 2.6)."""
+    top mount is locked too: umount2(MNT_DETACH) is EINVAL (fs/namespace.c
+    create_new_namespace, can_umount)."""
     def child():
         fd, new = _userns_fsmount()
         return umount_all_after_setns(fd, new)

@@ -1,5 +1,5 @@
 """Twins of tools/testing/selftests/filesystems/mntns_unbindable/mntns_unbindable_test.c
-(catalog 3.6, 4 "mntns keeps unbindable"): a mount made MS_UNBINDABLE stays
+(fs/namespace.c __do_loopback, copy_tree): a mount made MS_UNBINDABLE stays
 unbindable in mount namespaces copied from the one it was made unbindable in
 (clone_mnt copies the flag), so bind, rbind and open_tree(OPEN_TREE_CLONE) of
 it fail with EINVAL there too, and mountinfo still says "unbindable".

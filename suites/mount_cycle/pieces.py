@@ -1,4 +1,5 @@
-"""Optional kernel pieces for loop_cycle (catalog 3.14): load them, or SKIP
+"""Optional kernel pieces for loop_cycle (the holders of
+filesystems/mount_cycle/loop_cycle_test.c): load them, or SKIP
 naming exactly what is missing, plus the images and loop devices the cases use.
 
 A piece is "missing" only when its own check fails after `modprobe <module>`

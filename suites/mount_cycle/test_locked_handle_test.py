@@ -1,4 +1,5 @@
-"""Twin of filesystems/mount_cycle/locked_handle_test.c (catalog 3.5, 2.6).
+"""Twin of filesystems/mount_cycle/locked_handle_test.c (fs/fhandle.c may_decode_fh,
+fs/namespace.c has_locked_children).
 
 open_by_handle_at() for root in a user namespace (no CAP_DAC_READ_SEARCH in the
 initial namespace) must refuse (EPERM) a handle below a mount whose locked

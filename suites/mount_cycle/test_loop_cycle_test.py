@@ -1,4 +1,4 @@
-"""Twin of filesystems/mount_cycle/loop_cycle_test.c (catalog 3.5, 3.14).
+"""Twin of filesystems/mount_cycle/loop_cycle_test.c.
 
 A submount whose filesystem (or device) holds a file on its parent mount must
 not keep that parent alive once both are unreachable: after the parent is

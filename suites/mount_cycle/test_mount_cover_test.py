@@ -1,4 +1,5 @@
-"""Twin of filesystems/mount_cycle/mount_cover_test.c (catalog 3.5, 2.1 knullfs covers).
+"""Twin of filesystems/mount_cycle/mount_cover_test.c (knullfs covers: fs/nullfs.c,
+fs/namespace.c __lookup_mnt; 7.3).
 
 While an unmounted mount is still held, a lookup where one of its unmounted
 children used to be finds the knullfs stand-in: an empty read-only directory

@@ -1,4 +1,5 @@
-"""Beyond upstream: mount-namespace-file cycle rules (catalog 2.5, 2.2, 2.3, 6.1)
+"""Beyond upstream: mount-namespace-file cycle rules (fs/namespace.c mnt_ns_loop,
+check_for_nsfs_mounts, copy_tree without CL_COPY_MNT_NS_FILE, create_new_namespace)
 and knullfs covers, through OPEN_TREE_NAMESPACE / FSMOUNT_NAMESPACE namespaces,
 user namespaces and mount propagation. Each test's docstring names its rule.
 """

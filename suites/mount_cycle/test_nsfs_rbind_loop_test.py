@@ -1,4 +1,5 @@
-"""Twin of filesystems/mount_cycle/nsfs_rbind_loop_test.c (catalog 3.5, 2.5 rule 3).
+"""Twin of filesystems/mount_cycle/nsfs_rbind_loop_test.c (fs/namespace.c do_loopback,
+check_for_nsfs_mounts).
 
 A recursive bind copies mntns-file mounts (CL_COPY_MNT_NS_FILE), so the copy is
 scanned: a mntns file that is not newer than the caller's namespace fails the

@@ -1,4 +1,5 @@
-"""Twin of filesystems/mount_cycle/overmount_ns_file_test.c (catalog 3.5, 2.5 rule 5).
+"""Twin of filesystems/mount_cycle/overmount_ns_file_test.c (fs/namespace.c
+attach_recursive_mnt, fs/pnode.c propagate_mnt).
 
 Moving a mount that carries a mntns-file bind onto a shared mount: the copies
 propagated to slaves leave the file out, and a mount already sitting at the

@@ -1,4 +1,5 @@
-"""Twin of filesystems/mount_cycle/overmount_reparent_test.c (catalog 3.5, 2.9).
+"""Twin of filesystems/mount_cycle/overmount_reparent_test.c (fs/namespace.c
+do_lock_mount, fs/pnode.c propagate_umount).
 
 A mount left unmounted by umount propagation (its overmount was reparented and
 then unmounted too) must not be followed as a MOVE_MOUNT_BENEATH target: ENOENT.

@@ -1,4 +1,5 @@
-"""Twin of filesystems/mount_cycle/unmounted_tree_test.c (catalog 3.5, 2.5 "unmounted tree").
+"""Twin of filesystems/mount_cycle/unmounted_tree_test.c (fs/namespace.c __do_loopback,
+may_change_propagation).
 
 Copying an *unmounted* mount recursively is refused (EINVAL) for
 mount(MS_BIND|MS_REC) and open_tree(CLONE|AT_RECURSIVE): the tree hanging off

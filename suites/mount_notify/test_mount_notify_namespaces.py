@@ -1,5 +1,6 @@
 """Mount notifications in namespaces made by open_tree(OPEN_TREE_NAMESPACE)
-and fsmount(FSMOUNT_NAMESPACE) (catalog 2.2, 2.3, 2.7, 2.11).
+and fsmount(FSMOUNT_NAMESPACE) (fs/namespace.c create_new_namespace,
+fs/notify/fanotify/fanotify_user.c fanotify_mark).
 
 The returned nsfs fd is a mount-namespace fd: it can be the object of a
 FAN_MARK_MNTNS mark, by a caller with CAP_SYS_ADMIN over the namespace's

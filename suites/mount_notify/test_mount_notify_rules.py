@@ -1,5 +1,5 @@
-"""fanotify mount-notification rules past upstream (fanotify_user.c,
-catalog 2.11): which groups and marks FAN_REPORT_MNT accepts, who may watch
+"""fanotify mount-notification rules past upstream (fs/notify/fanotify/
+fanotify_user.c fanotify_init, do_fanotify_mark): which groups and marks FAN_REPORT_MNT accepts, who may watch
 which mount namespace, and that only the watched namespace reports.
 
 Each test first gets CAP_SYS_ADMIN over its mount namespace: as root it is

@@ -1,6 +1,6 @@
 """Twins of tools/testing/selftests/filesystems/mount-notify/mount-notify_test.c:
 fanotify mount notifications (FAN_MARK_MNTNS, FAN_MNT_ATTACH/DETACH) in a
-mount namespace of the initial user namespace (catalog 1.9, 2.11, 3.10).
+mount namespace of the initial user namespace (fs/notify/fanotify/fanotify_user.c).
 
 Difference from upstream: the temporary root is made under a tmpfs mounted
 over /tmp inside the test's own mount namespace, so nothing is created in

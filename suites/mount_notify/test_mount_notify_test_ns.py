@@ -1,6 +1,7 @@
 """Twins of tools/testing/selftests/filesystems/mount-notify/mount-notify_test_ns.c:
 the same scenarios as mount-notify_test.c, watched from inside a user
-namespace that owns the watched mount namespace (catalog 2.11, 3.10).
+namespace that owns the watched mount namespace (fs/notify/fanotify/fanotify_user.c
+do_fanotify_mark).
 
 Difference from upstream: the temporary root is made under a tmpfs mounted
 over /tmp inside the new mount namespace, so nothing is created in the

@@ -3,8 +3,8 @@
 Every case runs as uid 0 of a user namespace that owns a private mount
 namespace (upstream prepare_unpriv_mountns(), the `tree` fixture), on the tmpfs
 tree described in mount_setattr_tree.py. Where upstream only asserts "fails"
-(ASSERT_NE/ASSERT_LT), the twin asserts the errno the kernel gives (catalog
-section 2.10). Steps that change namespace ("a process in another user/mount
+(ASSERT_NE/ASSERT_LT), the twin asserts the errno the kernel gives (fs/namespace.c
+build_mount_kattr, do_mount_setattr). Steps that change namespace ("a process in another user/mount
 namespace tries X") run in helpers.proc.in_child, so the fixture's teardown
 still runs in the fixture's namespace; upstream does them in the test process.
 """
@@ -27,7 +27,7 @@ FILE = "mount_setattr/mount_setattr_test.c"
 pytestmark = [pytest.mark.userns]
 
 
-# Flags mount_setattr(2) defines (catalog 1.3 and 2.10; identical in 6.18 and
+# Flags mount_setattr(2) defines (include/uapi/linux/mount.h; identical in 6.18 and
 # 7.3). The kernel rejects any attr_set/attr_clr bit outside
 # MOUNT_SETATTR_VALID_FLAGS and any propagation bit outside the four
 # propagation types with EINVAL. "Undefined" flags are derived from these
@@ -123,7 +123,7 @@ def test_extensibility(tree):
     trailing bytes are E2BIG.
 
     Upstream passes the 6-byte string "dummy" and relies on the garbage the
-    kernel reads past it decoding as invalid flags (catalog 6.3 item 6); the
+    kernel reads past it decoding as invalid flags (upstream's extensibility case); the
     twin passes a real 32-byte struct with an undefined attr_set bit."""
     a = tree("/mnt/A")
     old = mnt_flags(a)

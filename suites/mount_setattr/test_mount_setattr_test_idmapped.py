@@ -10,13 +10,14 @@ Differences from upstream:
   request it (`ext4_mnt_d`), and a missing piece SKIPs naming it; the four
   that never touch /mnt/D run anyway.
 - Where upstream asserts only "fails", the twin asserts the errno the kernel
-  gives (catalog section 2.10), and checks that nothing changed.
+  gives (fs/namespace.c build_mount_kattr, can_idmap_mount), and checks that
+  nothing changed.
 - invalid_fd_initial_userns opens /proc/self/ns/user (checked to be the
   initial user namespace by its inode) instead of /proc/1/ns/user, which a
   sandbox or hidepid may deny even to root.
 - idmap_mount_tree_invalid looks for the hidden files through a still-open
   tree fd, at the paths where they would be (upstream uses a closed fd and
-  paths that do not exist in the clone: catalog 6.3 item 6).
+  paths that do not exist in the clone, so its checks cannot fail).
 """
 import errno
 import os

@@ -1,6 +1,6 @@
 """move_mount(2) rules past upstream: flag validation and the MOVE_MOUNT_BENEATH
 placement/lock rules of do_lock_mount + can_move_mount_beneath +
-attach_recursive_mnt (catalog 2.6 "MOVE_MOUNT_BENEATH lock transfer", 2.9).
+attach_recursive_mnt (fs/namespace.c; MNT_LOCKED moves with the displaced mount).
 
 Every test gets CAP_SYS_ADMIN over its mount namespace first: as root it is
 already in a private copy; otherwise it enters a fresh user+mount namespace

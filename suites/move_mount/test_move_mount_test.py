@@ -2,7 +2,7 @@
 
 MOVE_MOUNT_BENEATH onto "/" (a clone of the root slid between the namespace's
 nullfs root and the old root) and the MNT_LOCKED transfer/containment rules
-of attach_recursive_mnt (catalog 2.6, 2.9, 3.9).
+of attach_recursive_mnt (fs/namespace.c).
 
 Difference from upstream, on purpose: upstream creates /mnt_dir and
 /chroot_dir in the real "/" of the machine. Here the fixture first builds a

@@ -1,11 +1,11 @@
 """Twins of tools/testing/selftests/move_mount_set_group/move_mount_set_group_test.c
-(catalog 2.9 SET_GROUP, 3.13): MOVE_MOUNT_SET_GROUP copies the peer group
+(fs/namespace.c do_set_group): MOVE_MOUNT_SET_GROUP copies the peer group
 (shared / slave) of one mount onto a private mount of the same superblock.
 
 Differences from upstream, on purpose:
 - Upstream's support probe returns -1 through a bool on every setup failure,
-  so it reads "supported" and its final ASSERT can never fail (catalog 6.3
-  item 5). Here support is the project's probe (`requires` marker) and the
+  so it reads "supported" and its final ASSERT can never fail
+  (move_mount_set_group_supported()). Here support is the project's probe (`requires` marker) and the
   cases themselves do the work.
 - Upstream clones its two helper children with CLONE_VM|CLONE_FILES|CLONE_VFORK
   so their fds land in the parent's table. Here the children stay alive inside

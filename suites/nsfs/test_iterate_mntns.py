@@ -1,5 +1,5 @@
 """Twins of tools/testing/selftests/filesystems/nsfs/iterate_mntns.c
-(catalog 1.8, 3.7): walking mount namespaces with NS_MNT_GET_NEXT/PREV.
+(include/uapi/linux/nsfs.h, fs/nsfs.c): walking mount namespaces with NS_MNT_GET_NEXT/PREV.
 
 The fixture makes 11 mount namespaces (unshare(CLONE_NEWNS) 11 times, each
 kept open) and records their ids. NEXT/PREV need the init pid namespace and

@@ -1,4 +1,4 @@
-"""Twin of tools/testing/selftests/filesystems/nsfs/owner.c (catalog 1.8, 3.7):
+"""Twin of tools/testing/selftests/filesystems/nsfs/owner.c (fs/nsfs.c):
 NS_GET_USERNS returns the owning user namespace, and EPERM once the owner is
 outside the caller's user-namespace ancestry.
 

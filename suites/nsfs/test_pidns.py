@@ -1,4 +1,4 @@
-"""Twin of tools/testing/selftests/filesystems/nsfs/pidns.c (catalog 1.8, 3.7):
+"""Twin of tools/testing/selftests/filesystems/nsfs/pidns.c (fs/nsfs.c):
 NS_GET_PARENT of a child's pid and user namespaces is ours; one more step up
 leaves our scope: EPERM.
 

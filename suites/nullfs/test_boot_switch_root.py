@@ -1,4 +1,5 @@
-"""The nullfs-era way for an initramfs to switch root (catalog 2.1): with a
+"""The nullfs-era way for an initramfs to switch root (fs/namespace.c init_mount_tree,
+7.0): with a
 nullfs mount under the rootfs, `chdir(new_root); pivot_root(".", ".");
 umount2(".", MNT_DETACH)` works; without it the initramfs *is* the namespace
 root and pivot_root refuses. Read from the VM runner's boot record."""

@@ -1,4 +1,5 @@
-"""Every mount namespace stands on a nullfs mount (catalog 2.1): the bottom of
+"""Every mount namespace stands on a nullfs mount (fs/nullfs.c,
+fs/namespace.c init_mount_tree; 7.0): the bottom of
 the mnt_parent_id chain is a self-parented mount of type "nullfs", and an
 empty mount namespace's root is a clone of it (same superblock, new mount)."""
 import os

@@ -1,5 +1,5 @@
 """nullfs cannot be mounted, reconfigured or unmounted from userspace
-(catalog 2.1, 2.4, 2.7): the type is not registered, every superblock is
+(fs/nullfs.c; fs/namespace.c do_umount, can_umount): the type is not registered, every superblock is
 SB_NOUSER, and the nullfs root of a namespace has no parent to detach from."""
 import errno
 import os

@@ -1,5 +1,5 @@
-"""The nullfs root inode, seen as "/" of an empty mount namespace (catalog
-2.1): an empty, immutable, S_NOATIME directory with inode number 1; lookups
+"""The nullfs root inode, seen as "/" of an empty mount namespace (fs/nullfs.c):
+an empty, immutable, S_NOATIME directory with inode number 1; lookups
 of any name fail with ENOENT, attribute changes with EPERM, locks with ENOLCK
 and notification marks with EINVAL (FS_DISALLOW_NOTIFY)."""
 import errno

@@ -1,4 +1,4 @@
-"""Who sees the nullfs root (catalog 2.1, 6.4): listings of another namespace
+"""Who sees the nullfs root (fs/namespace.c grab_requested_root): listings of another namespace
 by id and mountinfo are rooted above it, so it is hidden there; in an empty
 mount namespace it is "/" and the only mount listed."""
 import errno

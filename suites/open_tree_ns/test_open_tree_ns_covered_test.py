@@ -4,7 +4,7 @@ OPEN_TREE_NAMESPACE by a caller without privilege over the source mount
 namespace ("foreign") must not reveal what a covering mount hides: the
 non-recursive copy is refused (EINVAL), the recursive copy brings the cover
 along (CL_COPY_UNBINDABLE, so even an unbindable cover) and locks it
-(catalog 2.2, 3.1).
+(fs/namespace.c create_new_namespace, lock_mnt_tree).
 
 Differences from upstream: the fixture's probe maps no errno to SKIP (feature
 absence comes from @requires only); each child step is an assertion instead

@@ -1,6 +1,6 @@
 """Every open_tree(2) flag bit combined with OPEN_TREE_NAMESPACE (beyond upstream).
 
-Behaviour pinned down: vfs_open_tree's validation order (catalog 2.2):
+Behaviour pinned down: vfs_open_tree's validation order (fs/namespace.c):
 unknown bits -> EINVAL; OPEN_TREE_CLONE|NAMESPACE -> EINVAL; AT_RECURSIVE,
 AT_NO_AUTOMOUNT, OPEN_TREE_CLOEXEC accepted; AT_EMPTY_PATH on a directory fd
 accepted; AT_SYMLINK_NOFOLLOW on a symlink resolves to the link itself,

@@ -1,4 +1,5 @@
-"""Namespace-file mounts and OPEN_TREE_NAMESPACE (beyond upstream; catalog 2.5, 6.1).
+"""Namespace-file mounts and OPEN_TREE_NAMESPACE (beyond upstream; fs/namespace.c
+copy_tree, create_new_namespace).
 
 Behaviours pinned down:
 - a recursive copy leaves out mounts of *mount*-namespace files (copy_tree

@@ -1,4 +1,5 @@
-"""OPEN_TREE_NAMESPACE semantics past upstream (catalog 2.2, 2.5, 2.6, 6.1, 6.2).
+"""OPEN_TREE_NAMESPACE semantics past upstream (fs/namespace.c
+vfs_open_tree, create_new_namespace, copy_tree, lock_mnt_tree).
 
 Each test's docstring names the one behaviour it pins down.
 """

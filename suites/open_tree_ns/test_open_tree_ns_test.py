@@ -2,7 +2,7 @@
 
 open_tree(OPEN_TREE_NAMESPACE) returns an nsfs fd for a new mount namespace
 holding a copy of the tree at the path, stacked on a clone of the caller's
-nullfs root (catalog 2.2, 3.1).
+nullfs root (fs/namespace.c vfs_open_tree, create_new_namespace; 7.0).
 
 Where this file differs from upstream:
 - upstream maps every EINVAL to SKIP "not supported"; here feature absence

@@ -1,5 +1,5 @@
 """Twins of tools/testing/selftests/filesystems/statmount/listmount_test.c
-(catalog 2.8, 3.8): paging through listmount(LSMT_ROOT) in the caller's own
+(fs/namespace.c listmount, do_listmount): paging through listmount(LSMT_ROOT) in the caller's own
 mount namespace, 10 ids per call, forwards and with LISTMOUNT_REVERSE.
 Any user may do this; as root the test runs in a private copy of the host's
 namespace, otherwise in the host's namespace itself.

@@ -1,5 +1,5 @@
 """Twins of tools/testing/selftests/filesystems/statmount/statmount_test.c
-(a ksft_test_result program, plan 17; catalog 2.8, 3.8).
+(a ksft_test_result program, plan 17; fs/namespace.c statmount, do_statmount).
 
 Upstream's program setup becomes the `chroot_root` fixture: unshare
 CLONE_NEWNS|CLONE_NEWUSER|CLONE_NEWPID with "0 <uid> 1" maps, "/" rprivate,

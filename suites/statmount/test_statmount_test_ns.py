@@ -1,5 +1,5 @@
 """Twins of tools/testing/selftests/filesystems/statmount/statmount_test_ns.c
-(catalog 2.8, 3.8, 6.3 item 4): STATMOUNT_MNT_NS_ID, and listmount/statmount
+(fs/namespace.c do_statmount, grab_requested_root): STATMOUNT_MNT_NS_ID, and listmount/statmount
 of another mount namespace by its id.
 
 Differences from upstream, on purpose:

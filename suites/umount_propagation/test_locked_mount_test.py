@@ -1,5 +1,5 @@
 """Twins of tools/testing/selftests/filesystems/umount_propagation/locked_mount_test.c
-(catalog 2.5 rule 4, 2.6, 3.11): MNT_LOCKED is set on the copy that needs it,
+(fs/namespace.c lock_mnt_tree, can_move_mount_beneath): MNT_LOCKED is set on the copy that needs it,
 survives expiry and propagation, and cannot be handed to a mount-namespace
 file by MOVE_MOUNT_BENEATH.
 

@@ -1,6 +1,7 @@
 """umount propagation and MNT_LOCKED through propagation, user namespaces and
 OPEN_TREE_NAMESPACE / FSMOUNT_NAMESPACE namespaces, past upstream
-(catalog 2.2, 2.3, 2.6, 2.7; fs/pnode.c umount propagation).
+(fs/namespace.c create_new_namespace, lock_mnt_tree, do_umount; fs/pnode.c
+propagate_umount).
 
 Each test first gets CAP_SYS_ADMIN over its mount namespace: as root it is
 already in a private copy; otherwise it enters a user+mount namespace

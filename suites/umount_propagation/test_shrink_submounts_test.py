@@ -1,5 +1,5 @@
 """Twins of tools/testing/selftests/filesystems/umount_propagation/shrink_submounts_test.c
-(catalog 3.11): shrinking expirable submounts (the tracefs automount under
+(fs/namespace.c shrink_submounts): shrinking expirable submounts (the tracefs automount under
 debugfs and binds of it) during umount must not pull out a busy mount that
 propagation or a move brought into reach, and must take the parent along
 when it may.

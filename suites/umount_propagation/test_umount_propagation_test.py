@@ -1,5 +1,5 @@
 """Twin of tools/testing/selftests/filesystems/umount_propagation/umount_propagation_test.c
-(catalog 3.11): a synchronous umount fails with EBUSY while a mount it would
+(fs/pnode.c propagate_mount_busy): a synchronous umount fails with EBUSY while a mount it would
 pull out of a slave namespace through propagation is in use.
 
 Difference from upstream: the base directory is made under a tmpfs mounted

@@ -1,5 +1,5 @@
 """debugfs + the tracefs automount below it (debugfs/tracing), which
-shrink_submounts_test.c and locked_mount_test.c need (catalog 3.11, 3.14)."""
+shrink_submounts_test.c and locked_mount_test.c need."""
 import errno
 import os
 
