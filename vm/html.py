@@ -24,7 +24,7 @@ from . import errors, report
 HERE = Path(__file__).parent
 # Column order of the statuses; any other status a summary carries (a
 # newer runner's) is shown after these with a neutral colour.
-ORDER = ["FAIL", "ERROR", "XPASS", "PASS", "XFAIL", "SKIP", "missing"]
+ORDER = ["FAIL", "ERROR", "XPASS", "FLAKY", "PASS", "XFAIL", "SKIP", "missing"]
 MISSING = "missing"
 CONSOLE_LINES = 60
 

@@ -9,7 +9,7 @@
   const q = document.getElementById("q");
   const detail = document.getElementById("detail");
   const dbody = document.getElementById("dbody");
-  const PROBLEMS = ["FAIL", "ERROR", "XPASS", "crash"];
+  const PROBLEMS = ["FAIL", "ERROR", "XPASS", "FLAKY", "crash"];
   const rows = [...table.querySelectorAll("tr[data-t]")];
   const statusOf = (td) => [...td.classList].find((c) => c.startsWith("s-")).slice(2);
   // Per row: the statuses of its cells, "crash" for a cell blamed for a crash.
