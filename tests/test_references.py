@@ -8,8 +8,8 @@ import subprocess
 import pytest
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
-# "catalog 3.5", "catalog section 2.1", "upstream-catalog.md"; written so that
-# this file does not match itself.
+# The word followed by a section number ("... 3.5", "... section 2.1"), or the
+# file name after "upstream-".
 OUTSIDE_DOCUMENT = re.compile(r"\bcatalog(?:ue)?\s+(?:section\s+)?\d|upstream-(?=catalog)", re.I)
 
 pytestmark = pytest.mark.no_fork
