@@ -135,13 +135,30 @@ def test_two_kernel_run_gives_each_kernel_its_own_verdict(tmp_path, monkeypatch)
     assert got[bad.release].reason.startswith("WARNING") and got[good.release].counts["passed"] == 3
 
 
+def test_a_kernel_the_runner_could_not_test_is_skipped_not_bad(tmp_path, monkeypatch):
+    """A guest whose pytest cannot collect (status infra) leaves an ERROR in
+    junit.xml and the runner exits 1; that is no verdict on the kernel."""
+    k = cands("6.17.13")[0]
+    summary = {"kernels": {k.release: {"status": "infra", "reason": "guest pytest exited 2: 1 error",
+                                       "passed": 0, "failed": 0, "errors": 1, "xpassed": 0, "skipped": 0}}}
+
+    def fake_run(self, cs, run_dir):
+        run_dir.mkdir(parents=True)
+        (run_dir / "summary.json").write_text(json.dumps(summary))
+        return errors.TESTS_FAILED
+    monkeypatch.setattr(bisect.RunnerProbe, "_run", fake_run)
+    got = bisect.RunnerProbe([], tmp_path, say=lambda *_: None)([k])[k.release]
+    assert (got.verdict, got.exit) == ("skip", errors.INFRA)
+
+
 def test_runner_usage_error_stops_with_its_code(tmp_path, monkeypatch):
     def fake_run(self, cs, run_dir):
         run_dir.mkdir(parents=True)
-        (run_dir / "runner.log").write_text("vm: pytest cannot collect the selection (exit 4): ERROR: file or directory not found: nope\n")
+        (run_dir / "runner.log").write_text("vm: pytest cannot collect the selection (exit 4): "
+                                            "ERROR: file or directory not found: nope\nvm: wrote x\n")
         return errors.USAGE
     monkeypatch.setattr(bisect.RunnerProbe, "_run", fake_run)
-    with pytest.raises(errors.RunnerError, match="exit 4: vm: pytest cannot collect") as e:
+    with pytest.raises(errors.RunnerError, match=r"^the runner stopped with exit 4: vm: pytest cannot collect the selection .*nope \[") as e:
         bisect.RunnerProbe([], tmp_path, say=lambda *_: None)(cands("7.3.4"))
     assert e.value.exit_code == errors.USAGE
 

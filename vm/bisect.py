@@ -179,8 +179,7 @@ class RunnerProbe:
         out = {}
         for c in cs:
             k = summary["kernels"].get(c.release)
-            # one kernel's verdict out of a run of two: its own exit code
-            kc = report.exit_code({"kernels": {c.release: k}}) if k else code
+            kc = kernel_exit(c.release, k) if k else code
             v = verdict(kc, self.crashed)
             if v is None:
                 raise _stop(kc, run_dir)
@@ -217,13 +216,27 @@ def _wait(proc: subprocess.Popen) -> int:
         signal.signal(signal.SIGTERM, old)
 
 
+def kernel_exit(name: str, k: dict) -> int:
+    """One kernel's exit code, from its line of summary.json (a run of two
+    kernels exits with the worse of both).  As report.exit_code, except that
+    a kernel the runner could not test (status infra, e.g. the guest's
+    pytest could not collect the selection) is no verdict even where that
+    left an ERROR in its junit.xml."""
+    if k["status"] == "infra":
+        return errors.INFRA
+    if k["status"] == "interrupted":
+        return errors.INTERRUPTED
+    return report.exit_code({"kernels": {name: k}})
+
+
 def _stop(code: int, run_dir: Path) -> errors.RunnerError:
     """The runner said stop (usage error, interrupted, an exit code that is
-    no verdict): the same exit code, and the runner's last line."""
+    no verdict): the same exit code, and the runner's own one-line message."""
     log = run_dir / "runner.log"
-    lines = [l for l in log.read_text(errors="replace").splitlines() if l.strip()] if log.exists() else []
-    e = errors.RunnerError(f"the runner stopped with exit {code}"
-                           f"{': ' + lines[-1].strip() if lines else ''} [{log}]")
+    lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+    said = [l.strip() for l in lines if l.startswith("vm: ") and not l.startswith("vm: wrote ")]
+    what = "interrupted" if code == errors.INTERRUPTED else said[-1] if said else "no message"
+    e = errors.RunnerError(f"the runner stopped with exit {code}: {what} [{log}]")
     e.exit_code = code
     return e
 
