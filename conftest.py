@@ -4,6 +4,7 @@ upstream parity, known defects, KTAP), vm/ boots kernels and runs the suite."""
 pytest_plugins = [
     "harness.features",   # before isolation, which imports it
     "harness.isolation",
+    "harness.cleanup",    # the defer fixture
     "harness.upstream",
     "harness.defects",
     "harness.ktap",

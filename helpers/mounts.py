@@ -1,8 +1,6 @@
 """statmount / listmount / mountinfo, decoded into plain Python values."""
 import errno
 import os
-import tempfile
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 from helpers import uapi
@@ -206,18 +204,3 @@ def detached_fs(fstype="tmpfs", options=(), mount_flags=uapi.FSMOUNT_CLOEXEC, at
         return fsmount(fsfd, mount_flags, attr_flags)
     finally:
         os.close(fsfd)
-
-
-@contextmanager
-def scratch_dir(prefix="mntns.", parent="/tmp"):
-    """A temporary directory removed afterwards (mounts on it detached first)."""
-    path = tempfile.mkdtemp(prefix=prefix, dir=parent)
-    try:
-        yield path
-    finally:
-        while True:
-            try:
-                syscall("umount2", path, uapi.MNT_DETACH)
-            except OSError:
-                break
-        os.rmdir(path)

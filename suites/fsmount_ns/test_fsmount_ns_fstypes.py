@@ -14,7 +14,8 @@ import pytest
 from helpers import uapi
 from helpers import sys as k
 from helpers.errors import raises_errno
-from helpers.mounts import scratch_dir, tmpfs
+from helpers.cleanup import scratch_dir
+from helpers.mounts import tmpfs
 from helpers.ns import setup_userns
 from helpers.proc import in_child
 from helpers.newns import fs_context, fsmount_ns, setns_mnt, top_mount
@@ -54,20 +55,19 @@ def test_fstype(fstype):
 
 
 @pytest.mark.root
-def test_overlay():
+def test_overlay(defer):
     """A read-only overlay (two lowerdirs) as the namespace's mount: its merged
     content is "/" after setns."""
-    with scratch_dir(prefix="fsmount_ns.") as d:
-        tmpfs(d)
-        for layer, name in (("l1", "a"), ("l2", "b")):
-            os.mkdir(f"{d}/{layer}")
-            open(f"{d}/{layer}/{name}", "w").close()
-        fsfd = fs_context("overlay", [("lowerdir", f"{d}/l1:{d}/l2")])
-        fd, new = fsmount_ns(fsfd)
-        sm = top_mount(new)
-        assert (sm.fs_type, sm.sb_magic) == ("overlay", uapi.OVERLAYFS_SUPER_MAGIC)
-        assert _check_content(fd, lambda: sorted(os.listdir("/"))) == ["a", "b"]
-        k.umount2(d, uapi.MNT_DETACH)
+    d = scratch_dir(defer, prefix="fsmount_ns.")
+    tmpfs(d)
+    for layer, name in (("l1", "a"), ("l2", "b")):
+        os.mkdir(f"{d}/{layer}")
+        open(f"{d}/{layer}/{name}", "w").close()
+    fsfd = fs_context("overlay", [("lowerdir", f"{d}/l1:{d}/l2")])
+    fd, new = fsmount_ns(fsfd)
+    sm = top_mount(new)
+    assert (sm.fs_type, sm.sb_magic) == ("overlay", uapi.OVERLAYFS_SUPER_MAGIC)
+    assert _check_content(fd, lambda: sorted(os.listdir("/"))) == ["a", "b"]
 
 
 @pytest.mark.requires("nullfs_root")

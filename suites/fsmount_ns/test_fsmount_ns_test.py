@@ -22,6 +22,7 @@ import stat
 import pytest
 
 from harness.upstream import upstream
+from helpers.cleanup import scratch_dir
 from helpers import uapi
 from helpers import sys as k
 from helpers.errors import raises_errno
@@ -81,22 +82,21 @@ def test_setns_into_namespace(flags):
     assert in_child(setns_and_report, fd) == ns_id(fd)
 
 
-def _attached_plain_mount(flags):
+def _attached_plain_mount(flags, defer):
     """A plain fsmount fd, attached with move_mount at a fresh /tmp dir
     (statmount BY_FD of the still-detached mount is ENOENT on 7.3)."""
-    import tempfile
     fd = k.fsmount(fs_context(), flags, 0)
-    k.move_mount(fd, "", uapi.AT_FDCWD, tempfile.mkdtemp(dir="/tmp"), uapi.MOVE_MOUNT_F_EMPTY_PATH)
+    k.move_mount(fd, "", uapi.AT_FDCWD, scratch_dir(defer), uapi.MOVE_MOUNT_F_EMPTY_PATH)
     return fd
 
 
 @pytest.mark.root
 @variants("verify_mount_properties", plain_needs="statmount_by_fd")
-def test_verify_mount_properties(flags):
+def test_verify_mount_properties(flags, defer):
     """statmount(MNT_BASIC) works on the listed mount, which is not its own
     parent (nullfs below). cloexec_only: statmount(BY_FD) of the mount once attached."""
     if not flags & NS:
-        fd = _attached_plain_mount(flags)
+        fd = _attached_plain_mount(flags, defer)
         sm = statmount(mask=uapi.STATMOUNT_MNT_BASIC, fd=fd)
         assert sm.mask & uapi.STATMOUNT_MNT_BASIC
         return
@@ -109,10 +109,10 @@ def test_verify_mount_properties(flags):
 
 @pytest.mark.root
 @variants("verify_tmpfs_type", plain_needs="statmount_by_fd")
-def test_verify_tmpfs_type(flags):
+def test_verify_tmpfs_type(flags, defer):
     """The namespace's mount is the tmpfs just created (statmount FS_TYPE)."""
     if not flags & NS:
-        fd = _attached_plain_mount(flags)
+        fd = _attached_plain_mount(flags, defer)
         assert statmount(mask=uapi.STATMOUNT_FS_TYPE, fd=fd).fs_type == "tmpfs"
         return
     fd, new = fsmount_ns(fs_context(), flags)

@@ -18,7 +18,8 @@ from harness.upstream import upstream
 from helpers import sys as k
 from helpers import uapi
 from helpers.errors import raises_errno
-from helpers.mounts import mountinfo, scratch_dir, tmpfs
+from helpers.cleanup import scratch_dir
+from helpers.mounts import mountinfo, tmpfs
 from helpers.ns import new_mntns
 from helpers.proc import in_child
 
@@ -34,18 +35,18 @@ class Tree:
 
 
 @pytest.fixture
-def tree():
+def tree(defer):
     """FIXTURE_SETUP: new mount ns, rprivate; tmpfs base with src and dst;
     tmpfs on src, made unbindable."""
     new_mntns()
-    with scratch_dir("mntns_unbindable.") as base:
-        tmpfs(base)
-        src, dst = f"{base}/src", f"{base}/dst"
-        os.mkdir(src)
-        os.mkdir(dst)
-        tmpfs(src)
-        k.mount(None, src, None, uapi.MS_UNBINDABLE)
-        yield Tree(src, dst)
+    base = scratch_dir(defer, "mntns_unbindable.")
+    tmpfs(base)
+    src, dst = f"{base}/src", f"{base}/dst"
+    os.mkdir(src)
+    os.mkdir(dst)
+    tmpfs(src)
+    k.mount(None, src, None, uapi.MS_UNBINDABLE)
+    return Tree(src, dst)
 
 
 def is_unbindable(path):

@@ -1,36 +1,30 @@
 """Fixtures for the mount_setattr_test.c twins: the upstream FIXTURE_SETUPs."""
 import pytest
 
-from helpers import sys as k
-from helpers import uapi
-from helpers.mounts import scratch_dir
+from helpers.cleanup import scratch_dir
 from helpers.ns import setup_userns
 
 from suites.mount_setattr.mount_setattr_tree import build_tree, mount_ext4_image
 
 
 @pytest.fixture
-def tree():
+def tree(defer):
     """FIXTURE(mount_setattr): prepare_unpriv_mountns() (user namespace mapping
     0 to the caller, setuid 0, new mount namespace, rprivate), then the tmpfs
     tree. Upstream does this as root too, so every case runs as "root" of a
     user namespace that owns the mount namespace."""
-    with scratch_dir(prefix="mount_setattr.") as base:
-        setup_userns()
-        t = build_tree(base)
-        yield t
-        k.umount2(base, uapi.MNT_DETACH)
+    base = scratch_dir(defer, prefix="mount_setattr.")
+    setup_userns()
+    return build_tree(base)
 
 
 @pytest.fixture
-def idmapped_tree():
+def idmapped_tree(defer):
     """FIXTURE(mount_setattr_idmapped) without the ext4 part: real root in a
     private mount namespace (the harness's), the tree with the files hidden
     under /tmp/B and /tmp/B/BB, /mnt 256m."""
-    with scratch_dir(prefix="mount_setattr_idmapped.") as base:
-        t = build_tree(base, hidden_files=True, mnt_size="256m")
-        yield t
-        k.umount2(base, uapi.MNT_DETACH)
+    base = scratch_dir(defer, prefix="mount_setattr_idmapped.")
+    return build_tree(base, hidden_files=True, mnt_size="256m")
 
 
 @pytest.fixture

@@ -3,22 +3,20 @@ import os
 
 import pytest
 
-from helpers import uapi
-from helpers import sys as k
-from helpers.mounts import scratch_dir, tmpfs
+from helpers.cleanup import scratch_dir
+from helpers.mounts import tmpfs
 
 
 @pytest.fixture
-def tree():
+def tree(defer):
     """A tmpfs at a scratch dir D holding dir/, link -> dir, file, and two
     tmpfs submounts sub1/ and sub2/ (made by the test's root process)."""
-    with scratch_dir(prefix="open_tree_ns.") as d:
-        tmpfs(d)
-        os.mkdir(f"{d}/dir")
-        os.symlink("dir", f"{d}/link")
-        open(f"{d}/file", "w").close()
-        for sub in ("sub1", "sub2"):
-            os.mkdir(f"{d}/{sub}")
-            tmpfs(f"{d}/{sub}")
-        yield d
-        k.umount2(d, uapi.MNT_DETACH)
+    d = scratch_dir(defer, prefix="open_tree_ns.")
+    tmpfs(d)
+    os.mkdir(f"{d}/dir")
+    os.symlink("dir", f"{d}/link")
+    open(f"{d}/file", "w").close()
+    for sub in ("sub1", "sub2"):
+        os.mkdir(f"{d}/{sub}")
+        tmpfs(f"{d}/{sub}")
+    return d

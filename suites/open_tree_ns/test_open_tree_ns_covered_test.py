@@ -12,11 +12,11 @@ of an exit code.
 """
 import errno
 import os
-import tempfile
 
 import pytest
 
 from harness.upstream import upstream
+from helpers.cleanup import scratch_dir
 from helpers import uapi
 from helpers import sys as k
 from helpers.errors import raises_errno
@@ -33,30 +33,20 @@ pytestmark = [pytest.mark.requires("open_tree_namespace", "ns_get_mntns_id"), py
 
 
 @pytest.fixture
-def covered(request):
+def covered(request, defer):
     """dir (tmpfs) with covered/under.txt, hidden by a tmpfs cover with the
     variant's propagation; made inside a user+mount namespace the test owns."""
-    path = tempfile.mkdtemp(prefix="open_tree_ns_covered.", dir="/tmp")
-    try:
-        enter_userns(mntns=True)
-        make_rprivate("/")
-        tmpfs(path)
-        os.close(k.open_tree(uapi.AT_FDCWD, path, NS | CLOEXEC))
-        os.mkdir(f"{path}/covered")
-        with open(f"{path}/covered/under.txt", "w") as f:
-            f.write("hidden")
-        tmpfs(f"{path}/covered")
-        k.mount(None, f"{path}/covered", None, request.param)
-        yield path
-    finally:
-        try:
-            k.umount2(path, uapi.MNT_DETACH)
-        except OSError:
-            pass
-        try:
-            os.rmdir(path)
-        except OSError:
-            pass
+    path = scratch_dir(defer, prefix="open_tree_ns_covered.")
+    enter_userns(mntns=True)
+    make_rprivate("/")
+    tmpfs(path)
+    os.close(k.open_tree(uapi.AT_FDCWD, path, NS | CLOEXEC))
+    os.mkdir(f"{path}/covered")
+    with open(f"{path}/covered/under.txt", "w") as f:
+        f.write("hidden")
+    tmpfs(f"{path}/covered")
+    k.mount(None, f"{path}/covered", None, request.param)
+    return path
 
 
 def _foreign_child(path):

@@ -19,12 +19,11 @@ Where this file differs from upstream:
   the host's, and checks the errno (EINVAL) upstream leaves unchecked.
 """
 import errno
-import os
-import tempfile
 
 import pytest
 
 from harness.upstream import upstream
+from helpers.cleanup import scratch_dir
 from helpers import uapi
 from helpers import sys as k
 from helpers.errors import raises_errno
@@ -189,13 +188,11 @@ def test_umount_succeeds():
 
 # --- FIXTURE open_tree_ns_unbindable ---------------------------------------------
 @pytest.fixture
-def unbindable_tmp():
-    path = tempfile.mkdtemp(prefix="open_tree_ns_test.", dir="/tmp")
+def unbindable_tmp(defer):
+    path = scratch_dir(defer, prefix="open_tree_ns_test.")
     k.mount("tmpfs", path, "tmpfs")
     k.mount(None, path, None, uapi.MS_UNBINDABLE)
-    yield path
-    k.umount2(path, uapi.MNT_DETACH)
-    os.rmdir(path)
+    return path
 
 
 @pytest.mark.root

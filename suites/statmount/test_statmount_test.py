@@ -18,13 +18,12 @@ Differences from upstream, on purpose:
 """
 import errno
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 
 import pytest
 
 from harness.upstream import upstream
+from helpers.cleanup import scratch_dir
 from helpers import sys as k
 from helpers import uapi
 from helpers.errors import raises_errno
@@ -52,14 +51,14 @@ class Root:
 
 
 @pytest.fixture
-def chroot_root(request):
+def chroot_root(request, defer):
     """upstream setup_namespace(); teardown is its cleanup_namespace()."""
     keep_sources_readable(request.module.__name__, "helpers.errors", "helpers.mounts", "helpers.sys")
     uid, gid = os.getuid(), os.getgid()
     k.unshare(uapi.CLONE_NEWNS | uapi.CLONE_NEWUSER | uapi.CLONE_NEWPID)
     write_id_maps(uid, gid)
     make_rprivate("/")
-    mntpoint = tempfile.mkdtemp(prefix="statmount_test_root.", dir="/tmp")
+    mntpoint = scratch_dir(defer, prefix="statmount_test_root.")
     old_parent_id, parent_id = k.mnt_id_old(mntpoint), k.mnt_id_unique(mntpoint)
     orig_root = os.open("/", os.O_PATH)
     k.mount(mntpoint, mntpoint, None, uapi.MS_BIND)
@@ -69,12 +68,6 @@ def chroot_root(request):
                parent_id, old_parent_id)
     os.fchdir(orig_root)
     os.chroot(".")
-    while True:  # "listmount tree" stacks several mounts here
-        try:
-            k.umount2(mntpoint, uapi.MNT_DETACH)
-        except OSError:
-            break
-    shutil.rmtree(mntpoint)  # the by-fd cases leave empty statmount.fd.* mount points
 
 
 def statmount_fixed(mnt_id, mask):
@@ -226,10 +219,10 @@ def test_listmount_pages_through_a_propagated_tree(chroot_root):
 
 @upstream(FILE, "statmount by fd on unmounted mount")
 @pytest.mark.requires("statmount_by_fd")
-def test_statmount_by_fd_on_detached_mount(chroot_root):
+def test_statmount_by_fd_on_detached_mount(chroot_root, defer):
     """A detached mount has no mount point: MNT_POINT is dropped from the
     mask, MNT_ROOT is still reported."""
-    tmpdir = tempfile.mkdtemp(prefix="statmount.fd.", dir="/")
+    tmpdir = scratch_dir(defer, prefix="statmount.fd.", parent="/")
     tmpfs(tmpdir)
     subdir = f"{tmpdir}/test.unmounted"
     os.mkdir(subdir)
@@ -245,11 +238,11 @@ def test_statmount_by_fd_on_detached_mount(chroot_root):
 
 @upstream(FILE, "statmount by fd")
 @pytest.mark.requires("statmount_by_fd")
-def test_statmount_by_fd_mount_point_depends_on_root(chroot_root):
+def test_statmount_by_fd_mount_point_depends_on_root(chroot_root, defer):
     """MNT_POINT is reported only while the mount is reachable from the
     caller's root; MNT_ROOT always."""
     mask = uapi.STATMOUNT_MNT_ROOT | uapi.STATMOUNT_MNT_POINT
-    tmpdir = tempfile.mkdtemp(prefix="statmount.fd.", dir="/")
+    tmpdir = scratch_dir(defer, prefix="statmount.fd.", parent="/")
     tmpfs(tmpdir)
     subdir = f"{tmpdir}/test"
     os.mkdir(subdir)

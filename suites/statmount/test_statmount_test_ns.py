@@ -22,7 +22,8 @@ import pytest
 from harness.upstream import upstream
 from helpers import sys as k
 from helpers import uapi
-from helpers.mounts import listmount, mnt_id_req, scratch_dir, statmount, statmount_raw
+from helpers.cleanup import scratch_dir_here
+from helpers.mounts import listmount, mnt_id_req, statmount, statmount_raw
 from helpers.ns import ns_id, open_ns, own_mntns_id, setup_userns
 from helpers.proc import in_child, reporting_child
 
@@ -55,7 +56,7 @@ def test_statmount_by_fd_mnt_ns_id_until_detached():
     def child():
         setup_userns()
         mntns_id = own_mntns_id()
-        with scratch_dir("statmount.fd.") as mnt:
+        with scratch_dir_here("statmount.fd.") as mnt:
             k.mount(mnt, mnt, None, uapi.MS_BIND)
             fd = os.open(mnt, os.O_PATH)
             sm = statmount_fixed(mnt_id_req(mnt_fd=fd, param=uapi.STATMOUNT_MNT_NS_ID),

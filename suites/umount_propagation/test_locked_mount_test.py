@@ -10,12 +10,12 @@ Difference from upstream: the base directory is made under a tmpfs mounted
 over /tmp in the test's own namespace (the host's /tmp is untouched)."""
 import errno
 import os
-import tempfile
 from types import SimpleNamespace
 
 import pytest
 
 from harness.upstream import upstream
+from helpers.cleanup import scratch_dir
 from helpers import sys as k
 from helpers import uapi
 from helpers.errors import raises_errno
@@ -39,14 +39,14 @@ def cannot_open(path):
 
 
 @pytest.fixture
-def env():
+def env(defer):
     """FIXTURE_SETUP(locked_mount): tmpfs base (mode=0755) with debugfs on
     base/dbg (nosuid,nodev,noexec); .tracing says whether dbg/tracing is
     the tracefs automount point."""
     k.unshare(uapi.CLONE_NEWNS)
     make_rprivate("/")
     tmpfs("/tmp")
-    base = tempfile.mkdtemp(prefix="locked_mount.", dir="/tmp")
+    base = scratch_dir(defer, prefix="locked_mount.")
     tmpfs(base, "mode=0755")
     os.mkdir(f"{base}/dbg")
     e = SimpleNamespace(base=base, dbg=f"{base}/dbg", tracing=False)
@@ -55,10 +55,7 @@ def env():
         e.tracing = tracefs_automount(e.dbg)
     except pytest.skip.Exception as why:
         e.no_tracing = why.msg
-    yield e
-    os.chdir("/")
-    k.umount2(base, uapi.MNT_DETACH)
-    os.rmdir(base)
+    return e
 
 
 def need_tracing(e):

@@ -8,11 +8,11 @@ Difference from upstream: the base directory is made under a tmpfs mounted
 over /tmp in the test's own namespace (the host's /tmp is untouched)."""
 import errno
 import os
-import tempfile
 
 import pytest
 
 from harness.upstream import upstream
+from helpers.cleanup import scratch_dir
 from helpers import sys as k
 from helpers import uapi
 from helpers.errors import raises_errno
@@ -23,22 +23,19 @@ FILE = "filesystems/umount_propagation/shrink_submounts_test.c"
 
 
 @pytest.fixture
-def automount():
+def automount(defer):
     """FIXTURE_SETUP(shrink_submounts): private tmpfs base, debugfs on
     base/dbg, the tracefs automount triggered; returns (base, automount)."""
     k.unshare(uapi.CLONE_NEWNS)
     make_rprivate("/")
     tmpfs("/tmp")
-    base = tempfile.mkdtemp(prefix="shrink_submounts.", dir="/tmp")
+    base = scratch_dir(defer, prefix="shrink_submounts.")
     tmpfs(base)
     set_propagation(base, uapi.MS_PRIVATE)
     os.mkdir(f"{base}/dbg")
     mount_debugfs(f"{base}/dbg")
     require_tracefs_automount(f"{base}/dbg")
-    yield base, f"{base}/dbg/tracing"
-    os.chdir("/")
-    k.umount2(base, uapi.MNT_DETACH)
-    os.rmdir(base)
+    return base, f"{base}/dbg/tracing"
 
 
 @pytest.mark.root

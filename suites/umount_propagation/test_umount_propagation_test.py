@@ -7,11 +7,11 @@ over /tmp in the test's own mount namespace (nothing touches the host /tmp);
 the child/parent byte handshake is a step-by-step peer process."""
 import errno
 import os
-import tempfile
 
 import pytest
 
 from harness.upstream import upstream
+from helpers.cleanup import scratch_dir
 from helpers import sys as k
 from helpers import uapi
 from helpers.errors import raises_errno
@@ -24,20 +24,18 @@ STATE = {}
 
 
 @pytest.fixture
-def paths():
+def paths(defer):
     """FIXTURE_SETUP: shared tmpfs base with a tmpfs on base/victim."""
     k.unshare(uapi.CLONE_NEWNS)
     make_rprivate("/")
     tmpfs("/tmp")
-    base = tempfile.mkdtemp(prefix="umount_propagation.", dir="/tmp")
+    base = scratch_dir(defer, prefix="umount_propagation.")
     tmpfs(base)
     k.mount(None, base, None, uapi.MS_SHARED)
     victim = f"{base}/victim"
     os.mkdir(victim)
     tmpfs(victim)
-    yield base, victim
-    k.umount2(base, uapi.MNT_DETACH)
-    os.rmdir(base)
+    return base, victim
 
 
 def slave_copy_beneath(base, victim):
