@@ -8,7 +8,9 @@ guest sees the host's "/" read-only; /tmp is a tmpfs, and the results
 directory is writable. CMD's stdout and stderr are streamed here while it
 runs and kept as DIR/<kernel>/stdout.txt and stderr.txt; DIR/<kernel>/exec.json
 records the run (kernel, accel and why, status, exit status, wall time).
-In the guest, MNTNS_VM_ACCEL says which accelerator the guest runs under.
+In the guest, MNTNS_VM_ACCEL says which accelerator the guest runs under
+and MNTNS_VM_RESULTS names DIR/<kernel>, the one writable place CMD's files
+can go that outlives the guest.
 
 Exit status: CMD's own when the guest ran it to the end; otherwise the
 runner's (vm/errors.py): 6 the kernel crashed or hung (panic, oops, WARN,
@@ -48,7 +50,8 @@ class ExecVM(qemu.VM):
     def guest_command(self) -> list[str]:
         r = shlex.quote(str(self.results))
         return ["/bin/sh", "-c", f'exec "$@" </dev/null >{r}/stdout.txt 2>{r}/stderr.txt',
-                "sh", "env", f"MNTNS_VM_ACCEL={self.accel}", *self.command]
+                "sh", "env", f"MNTNS_VM_ACCEL={self.accel}", f"MNTNS_VM_RESULTS={self.results}",
+                *self.command]
 
     def _exit_verdict(self, res: qemu.VMResult):
         return "ok", ""  # the guest ran CMD to its end: its status is CMD's
