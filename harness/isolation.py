@@ -46,6 +46,52 @@ def pytest_configure(config):
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
 
 
+def pytest_addoption(parser):
+    parser.getgroup("mntns").addoption(
+        "--rerun-failures", type=int, default=0, metavar="N",
+        help="run a failing test up to N more times, each in a new forked process: passed "
+             "on a later attempt = FLAKY (junit property 'attempts'), failed on all = FAIL")
+
+
+def forked_protocol(item, nextitem=None, log=False):
+    """runtestprotocol(), run in a forked child: one attempt of a test."""
+    kmsg.mark_test("start", item.nodeid)
+    reports = run_forked(item)
+    kmsg.mark_test("end", item.nodeid)
+    return reports
+
+
+def _attempts(item):
+    """Run the item's forked protocol until it does not fail, at most
+    1 + --rerun-failures times. Failed attempts before the last are logged
+    with outcome "rerun" (shown as R, not counted as failures, not in
+    junit); the last attempt's reports are the verdict, carrying the number
+    of attempts (junit property "attempts") when there was more than one.
+    pytest-rerunfailures does this for unforked tests, but keeps each
+    attempt's state on the item inside the process that ran it, which here
+    is a child that is gone."""
+    left = item.config.getoption("rerun_failures", 0)
+    n = 0
+    while True:
+        n += 1
+        reports = forked_protocol(item)
+        if not left or not any(r.failed for r in reports):
+            break
+        left -= 1
+        for r in reports:
+            if r.failed:
+                r.outcome = "rerun"
+            item.ihook.pytest_runtest_logreport(report=r)
+    if n > 1:
+        reports[-1].user_properties.append(("attempts", n))
+    return reports
+
+
+def pytest_report_teststatus(report):
+    if report.outcome == "rerun":
+        return "rerun", "R", ("RERUN", {"yellow": True})
+
+
 def _prctl(option, value):
     ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
 
@@ -180,9 +226,7 @@ def pytest_runtest_protocol(item, nextitem):
     ihook = item.ihook
     ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
     start = time.monotonic()
-    kmsg.mark_test("start", item.nodeid)
-    reports = run_forked(item)
-    kmsg.mark_test("end", item.nodeid)
+    reports = _attempts(item)
     # The whole forked case as this process saw it (fork, namespace copy,
     # report transfer): junit's time= only covers the phases in the child.
     reports[-1].user_properties.append(("harness_wall_s", round(time.monotonic() - start, 4)))

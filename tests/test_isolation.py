@@ -1,4 +1,7 @@
 """What happens in a test's forked process comes back to pytest exactly."""
+import os
+import pathlib
+
 import pytest
 
 pytest_plugins = ["pytester"]
@@ -93,3 +96,42 @@ def test_timeout_kills_the_whole_process_group(inner):
 def test_runs_under_xdist(inner):
     result = run(inner, "-n", "2", "-k", "assertion or skip")
     result.assert_outcomes(failed=1, skipped=1)
+
+
+FLAKY = """
+import os
+
+def test_flaky():
+    # fails on the first attempt only: the attempt counter lives in a file,
+    # since every attempt is a new forked process
+    n = int(open("attempts").read()) if os.path.exists("attempts") else 0
+    open("attempts", "w").write(str(n + 1))
+    with open("pids", "a") as f:
+        f.write(f"{os.getpid()}\\n")
+    assert n >= 1, "first attempt fails"
+
+def test_consistent():
+    assert False, "always"
+"""
+
+
+def test_reruns_fork_every_attempt_and_mark_flaky_in_junit(pytester):
+    """--rerun-failures: each attempt is forked
+    like any test, and junit.xml records the attempts, which the VM
+    runner's summary reads as FLAKY or a consistent FAIL."""
+    from vm import report
+    repo = pathlib.Path(__file__).resolve().parent.parent
+    pytester.makepyfile(test_flaky=FLAKY)
+    pytester.makeconftest(f"import sys; sys.path.insert(0, {str(repo)!r})\n"
+                          "pytest_plugins = ['harness.isolation', 'harness.features']\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--rerun-failures", "2",
+                                           "-o", "junit_family=xunit1", "--junitxml=j.xml")
+    outcomes = result.parseoutcomes()
+    assert (outcomes["passed"], outcomes["failed"], outcomes["rerun"]) == (1, 1, 3)
+    pids = (pytester.path / "pids").read_text().split()
+    assert len(pids) == 2 and len(set(pids)) == 2 and str(os.getpid()) not in pids
+    details = report.parse_junit_details(pytester.path / "j.xml")
+    assert details["test_flaky.py::test_flaky"] == {"status": "FLAKY", "time": pytest.approx(
+        details["test_flaky.py::test_flaky"]["time"]), "message": "passed on attempt 2"}
+    assert details["test_flaky.py::test_consistent"]["status"] == "FAIL"
+    assert details["test_flaky.py::test_consistent"]["message"].endswith("(all 3 attempts)")

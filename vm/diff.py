@@ -65,6 +65,8 @@ def _change(before: str | None, after: str | None) -> str | None:
         return "new failure" if after in BROKEN else "new"
     if after is None:
         return "regression" if before in FINE - {"SKIP"} else "gone"
+    if after == "FLAKY":
+        return "flaky"  # passed on a rerun: said, not a regression
     if after == "XPASS" or (before in BROKEN and after == "PASS"):
         return "fixed"
     if before == "PASS" and after in BROKEN | {"SKIP"}:
@@ -122,7 +124,7 @@ def text(d: dict) -> str:
             out.append(f"REGRESSION   {c['kernel']}: kernel {c['before']} -> {c['after']}: {c['reason']}")
     for c in d["tests"]:
         label = {"regression": "REGRESSION", "new failure": "NEW FAILURE", "fixed": "FIXED",
-                 "gone": "GONE"}[c["change"]]
+                 "gone": "GONE", "flaky": "FLAKY"}[c["change"]]
         out.append(f"{label:12} {c['test']} on {c['kernel']}: {c['before'] or '-'} -> {c['after'] or '-'}")
     out.append(f"diff: {d['regressions']} regression(s), {d['fixed']} fixed")
     return "\n".join(out)

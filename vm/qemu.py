@@ -156,7 +156,9 @@ class VM:
     def guest_command(self) -> list[str]:
         """What the guest runs as root in self.cwd (vm/exec.py: a user's command)."""
         r = self.results
-        args = [self.python, "-m", "pytest", "-p", "no:cacheprovider", *self.pytest_args,
+        # pytest's cache per kernel, in its results dir (the guest sees the
+        # project read-only): --lf/--ff rerun what failed on THAT kernel.
+        args = [self.python, "-m", "pytest", "-o", f"cache_dir={r}/.pytest_cache", *self.pytest_args,
                 # xunit1 keeps the file= attribute, so node ids can be rebuilt.
                 "-o", "junit_family=xunit1", f"--junitxml={r}/junit.xml"]
         if self.opts.ktap:  # the suite's harness plugins are loaded

@@ -11,7 +11,8 @@ from pathlib import Path
 from . import crash, errors
 
 # Merge order when one node id shows up more than once: worst wins.
-RANK = {"PASS": 0, "XFAIL": 1, "SKIP": 2, "XPASS": 3, "FAIL": 4, "ERROR": 5}
+# FLAKY: failed, then passed on a rerun (--reruns N, pytest-rerunfailures).
+RANK = {"PASS": 0, "XFAIL": 1, "SKIP": 2, "FLAKY": 3, "XPASS": 4, "FAIL": 5, "ERROR": 6}
 
 
 def nodeid(tc: ET.Element) -> str:
@@ -35,7 +36,16 @@ def outcome(tc: ET.Element) -> str:
     sk = tc.find("skipped")
     if sk is not None:
         return "XFAIL" if sk.get("type") == "pytest.xfail" else "SKIP"
-    return "PASS"
+    return "FLAKY" if attempts(tc) > 1 else "PASS"
+
+
+def attempts(tc: ET.Element) -> int:
+    """How many times the test ran (harness/isolation.py records it when a
+    rerun was needed)."""
+    for p in tc.iter("property"):
+        if p.get("name") == "attempts":
+            return int(p.get("value") or 1)
+    return 1
 
 
 def message(tc: ET.Element) -> str | None:
@@ -44,8 +54,9 @@ def message(tc: ET.Element) -> str | None:
     for tag in ("error", "failure", "skipped"):
         el = tc.find(tag)
         if el is not None:
-            return (el.get("message") or (el.text or "").strip().split("\n")[0]) or tag
-    return None
+            text = (el.get("message") or (el.text or "").strip().split("\n")[0]) or tag
+            return text + (f" (all {attempts(tc)} attempts)" if attempts(tc) > 1 else "")
+    return f"passed on attempt {attempts(tc)}" if attempts(tc) > 1 else None
 
 
 def parse_junit_details(path: Path) -> dict[str, dict]:
@@ -101,6 +112,7 @@ def summarize(runs: dict[str, dict]) -> dict:
             "status": run["status"],
             "passed": count("PASS"), "failed": count("FAIL"),
             "skipped": count("SKIP", "XFAIL"), "errors": count("ERROR"), "xpassed": count("XPASS"),
+            "flaky": count("FLAKY"),
             "boot_s": run.get("boot_s"), "wall_s": run.get("wall_s"),
             "accel": run.get("accel"), "nullfs_pivot_root": boot.get("nullfs_pivot_root"),
             "reason": run.get("reason") or None, "accel_reason": run.get("accel_reason"),
@@ -165,7 +177,7 @@ def text(summary: dict) -> str:
     out = []
     for r, k in ks.items():
         out.append(f"{r:34} {k['status']:5} pass={k['passed']} fail={k['failed']} "
-                   f"xpass={k.get('xpassed', 0)} skip={k['skipped']} err={k['errors']} boot={k['boot_s']}s "
+                   f"xpass={k.get('xpassed', 0)} flaky={k.get('flaky', 0)} skip={k['skipped']} err={k['errors']} boot={k['boot_s']}s "
                    f"wall={k['wall_s']}s accel={k['accel']} nullfs_pivot_root={k['nullfs_pivot_root']}")
         for c in k.get("crashes") or []:
             out.append(f"{'':34} kernel complaint: {crash.describe(c)}")

@@ -7,6 +7,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -119,9 +120,10 @@ def warm_caches(cwd: str, pytest_args: list[str]) -> None:
     process compiles the whole suite again (seconds each under TCG). Also
     catches bad pytest arguments before any kernel boots."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    p = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q",
-                        "-p", "no:cacheprovider", *pytest_args],
-                       cwd=cwd, env=env, capture_output=True, text=True)
+    with tempfile.TemporaryDirectory() as cache:  # --lf/--ff must parse; the guests decide
+        p = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q",
+                            "-o", f"cache_dir={cache}", *pytest_args],
+                           cwd=cwd, env=env, capture_output=True, text=True)
     if p.returncode not in (0, 5):
         lines = [l for l in (p.stderr + p.stdout).splitlines() if l.strip()]
         why = next((l for l in lines if l.startswith(("ERROR", "E "))), lines[-1] if lines else "")
