@@ -60,6 +60,37 @@ def test_unknown_version_lists_nearest():
     assert "7.0.5" in msg and "7.0.4" in msg and "7.0.13" in msg
 
 
+def test_a_new_kernel_source_is_one_class(tmp_path, monkeypatch):
+    """resolve() asks each source in turn; one claiming "url:" values is
+    all it takes to add a way of getting kernels."""
+    class Url(kernels.Source):
+        name = "URL"
+
+        def claims(self, spec):
+            return spec.startswith("url:")
+
+        def resolve(self, spec):
+            return [kernels.Kernel(spec, "9.9.9-test", packages=[spec])]
+
+        def fetch(self, k, apt):
+            k.vmlinuz, k.packages = tmp_path / "vmlinuz", None  # "downloaded"
+            return k
+
+    monkeypatch.setattr(kernels, "sources", lambda apt=None: [Url(), kernels.ImageFile()])
+    (k,) = kernels.resolve(["url:https://example.invalid/vmlinuz"])
+    assert (k.release, k.label) == ("9.9.9-test", "url:https://example.invalid/vmlinuz")
+    assert kernels.fetch(k, apt=None).vmlinuz == tmp_path / "vmlinuz"
+
+
+def test_values_go_to_the_source_that_claims_them(tmp_path):
+    srcs = kernels.sources()
+    (tmp_path / "tree").mkdir()
+    assert isinstance(kernels.source_of(str(tmp_path / "tree"), srcs), kernels.BuildTree)
+    assert isinstance(kernels.source_of("/boot/vmlinuz-x", srcs), kernels.ImageFile)
+    assert isinstance(kernels.source_of("7.3", srcs), kernels.DebianArchive)
+    assert not kernels.is_path("all") and kernels.is_path("./vmlinuz")
+
+
 def test_version_key_orders_rc_before_release():
     assert kernels.version_key("7.3~rc7") < kernels.version_key("7.3") < kernels.version_key("7.3.4")
 
@@ -124,7 +155,7 @@ def test_summary_shape(tmp_path):
                                    "errors": 1, "boot_s": 4.0, "wall_s": 30.0, "accel": "tcg",
                                    "nullfs_pivot_root": True, "reason": None, "accel_reason": None,
                                    "init_s": None, "retried": None, "package": None, "xpassed": 1,
-                                   "crash": None, "crashes": []}
+                                   "crash": None, "crashes": [], "flaky": 0}
     assert s["kernels"]["6.18"]["status"] == "error"
     crash = s["kernels"]["6.18"]["crash"]
     assert (crash["signature"], crash["tests"]) == (

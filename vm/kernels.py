@@ -6,7 +6,7 @@ import hashlib
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import errors
@@ -29,6 +29,7 @@ class Kernel:
     packages: list[str] | None = None  # apt pins "name=version" still to fetch
     version: str | None = None  # Debian package version (packaged kernels)
     digest: str | None = None   # short sha256 of the image (image files, build trees)
+    source: "Source | None" = field(default=None, repr=False, compare=False)  # who resolved it
 
     @property
     def name(self) -> str:
@@ -132,7 +133,7 @@ def kernels_dir() -> Path:
 
 def is_path(spec: str) -> bool:
     """A vmlinuz/bzImage or build tree (needs no apt), not a version."""
-    return "/" in spec or Path(spec).exists()
+    return not isinstance(source_of(spec, sources()), DebianArchive)
 
 
 # --- image files and build trees ------------------------------------------
@@ -314,25 +315,99 @@ def _packaged(spec: str, index: _Index) -> list[Kernel]:
     return out
 
 
+# --- kernel sources ----------------------------------------------------------
+# Where a --kernel value can come from. Each source says whether a value is
+# its own, turns it into Kernels, and makes a Kernel bootable (download,
+# extract) if resolving it did not. A new source (Ubuntu's mainline builds,
+# a Fedora kernel, a URL) is one class more in SOURCES, before DebianArchive,
+# which takes every value nobody else claims.
+
+class Source:
+    name = "?"
+
+    def claims(self, spec: str) -> bool:
+        raise NotImplementedError
+
+    def resolve(self, spec: str) -> list[Kernel]:
+        """LookupError: the value names no kernel of this source (usage)."""
+        raise NotImplementedError
+
+    def fetch(self, k: Kernel, apt: PrivateApt) -> Kernel:
+        return k  # local kernels are bootable as resolved
+
+
+class BuildTree(Source):
+    """A kernel build tree (arch/x86/boot/bzImage; `make modules_install`
+    into the cache when it built modules)."""
+    name = "build tree"
+
+    def claims(self, spec):
+        return Path(spec).is_dir()
+
+    def resolve(self, spec):
+        return [from_path(spec)]
+
+
+class ImageFile(Source):
+    """A vmlinuz/bzImage file (an extracted package's lib/modules next to
+    it is used)."""
+    name = "image file"
+
+    def claims(self, spec):
+        return "/" in spec or Path(spec).exists()
+
+    def resolve(self, spec):
+        return [from_path(spec)]
+
+
+class DebianArchive(Source):
+    """Debian's cloud-amd64 kernel packages: 'all', a series, a point
+    release, a release or package name; downloaded with the private apt."""
+    name = "Debian archive"
+
+    def __init__(self, apt: PrivateApt | None = None):
+        self.index = _Index(apt)
+
+    def claims(self, spec):
+        return True
+
+    def resolve(self, spec):
+        return _packaged(spec, self.index)
+
+    def fetch(self, k, apt):
+        if k.packages is None:
+            return k
+        done = extracted(k.release, k.version) or _extract(k, apt)
+        done.label = k.label
+        return done
+
+
+def sources(apt: PrivateApt | None = None) -> list[Source]:
+    return [BuildTree(), ImageFile(), DebianArchive(apt)]
+
+
+def source_of(spec: str, srcs: list[Source]) -> Source:
+    return next(s for s in srcs if s.claims(spec))
+
+
 def resolve(specs: list[str], apt: PrivateApt | None = None) -> list[Kernel]:
     """--kernel values -> Kernel list, deduplicated by Kernel.name (so two
-    different images with one release both run).  Package kernels not yet
-    extracted carry .packages for fetch() to handle."""
+    different images with one release both run).  A kernel its source still
+    has to download carries .packages for fetch() to handle."""
     out: dict[str, Kernel] = {}
-    index = _Index(apt)
+    srcs = sources(apt)
     for spec in specs:
-        for k in [from_path(spec)] if is_path(spec) else _packaged(spec, index):
+        src = source_of(spec, srcs)
+        for k in src.resolve(spec):
+            k.source = src
             out.setdefault(k.name, k)
     return list(out.values())
 
 
 def fetch(k: Kernel, apt: PrivateApt) -> Kernel:
-    """Download + dpkg-deb -x the kernel's exact package versions (once, cached)."""
-    if k.packages is None:
-        return k
-    done = extracted(k.release, k.version) or _extract(k, apt)
-    done.label = k.label
-    return done
+    """Make k bootable: download + dpkg-deb -x a packaged kernel's exact
+    versions (once, cached); local kernels as they are."""
+    return (k.source or DebianArchive()).fetch(k, apt)
 
 
 def _extract(k: Kernel, apt: PrivateApt) -> Kernel:
