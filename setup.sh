@@ -9,7 +9,7 @@ PYTHON=${PYTHON:-/usr/bin/python3}
 if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
 # chromium: tests/test_html.py reads the HTML matrix page in a real browser
 need=""
-for pkg in python3-venv qemu-system-x86 qemu-utils busybox-static cpio zstd kmod dpkg-dev chromium; do
+for pkg in python3-venv qemu-system-x86 qemu-utils busybox-static cpio zstd kmod dpkg-dev chromium gcc python3-dev strace; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need="$need $pkg"
 done
 if [ -n "$need" ]; then
