@@ -23,14 +23,23 @@ def build() -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as d:
         root = Path(d)
-        (root / "bin").mkdir()
-        shutil.copy2(BUSYBOX, root / "bin/busybox")
-        shutil.copy2(INIT, root / "init")
-        (root / "init").chmod(0o755)
-        files = "\n".join(["bin", "bin/busybox", "init"]) + "\n"
-        tmp = out.with_suffix(".tmp")
-        with open(tmp, "wb") as f:
-            subprocess.run(["cpio", "-o", "-H", "newc", "--quiet", "-R", "0:0"],
-                           input=files.encode(), stdout=f, cwd=root, check=True)
-        tmp.rename(out)
+        write_cpio(root, busybox_root(root, INIT), out)
     return out
+
+
+def busybox_root(root: Path, init: Path) -> list[str]:
+    """bin/busybox and `init` as /init under root; the paths written."""
+    (root / "bin").mkdir()
+    shutil.copy2(BUSYBOX, root / "bin/busybox")
+    shutil.copy2(init, root / "init")
+    (root / "init").chmod(0o755)
+    return ["bin", "bin/busybox", "init"]
+
+
+def write_cpio(root: Path, files: list[str], out: Path) -> None:
+    """newc archive of files (relative to root), owned by root, written atomically."""
+    tmp = out.with_suffix(".tmp")
+    with open(tmp, "wb") as f:
+        subprocess.run(["cpio", "-o", "-H", "newc", "--quiet", "-R", "0:0"],
+                       input=("\n".join(files) + "\n").encode(), stdout=f, cwd=root, check=True)
+    tmp.rename(out)

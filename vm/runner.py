@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import diff, errors, initramfs, kernels, preflight, qemu, report
+from . import diff, errors, html, initramfs, kernels, preflight, qemu, report
 from .apt import PrivateApt
 from .progress import Display
 
@@ -257,6 +257,7 @@ def _report(vms: list[qemu.VM], results_dir: Path, opts: RunOptions, out, interr
                 out("\n".join(err.read_text(errors="replace").splitlines()[:60]))
     summary = {**report.summarize(runs), "run": _run_record(started)}
     report.write(summary, results_dir, {n: r["reason"] for n, r in runs.items()})
+    html.write(results_dir)  # matrix.html: the same matrix for a person (vm/html.py)
     statuses = {n: (r["status"], r["reason"]) for n, r in runs.items()}
     dirs = {n: r["dir"] for n, r in runs.items()}
     if opts.junitxml:
@@ -266,7 +267,8 @@ def _report(vms: list[qemu.VM], results_dir: Path, opts: RunOptions, out, interr
     if opts.features_json:
         shutil.copyfile(results_dir / "features.json", opts.features_json)
     out("\n" + report.text(summary))
-    out(f"\nvm: wrote {results_dir / 'summary.md'} and {results_dir / 'summary.json'}")
+    out(f"\nvm: wrote {results_dir / 'summary.md'}, {results_dir / 'summary.json'} and "
+        f"{results_dir / 'matrix.html'}")
     if interrupted:
         return errors.INTERRUPTED
     if baseline is None:
