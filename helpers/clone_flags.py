@@ -16,6 +16,7 @@ import signal
 
 from helpers import uapi
 from helpers.flags import defined
+from helpers.probes import FEATURES
 
 # clone3 rejects CSIGNAL bits (the exit signal has its own field) except the
 # one reused as CLONE_NEWTIME, and CLONE_DETACHED.
@@ -34,7 +35,8 @@ CLONE3_FLAGS = [
     (uapi.CLONE_AUTOREAP, "CLONE_AUTOREAP", "7.1"),
     (uapi.CLONE_NNP, "CLONE_NNP", "7.1"),
     (uapi.CLONE_PIDFD_AUTOKILL, "CLONE_PIDFD_AUTOKILL", "7.1"),
-    (uapi.CLONE_EMPTY_MNTNS, "CLONE_EMPTY_MNTNS", "7.1"),
+    # The mount-namespace flags are features: their release is declared once.
+    (uapi.CLONE_EMPTY_MNTNS, "CLONE_EMPTY_MNTNS", FEATURES["clone_empty_mntns"].since),
 ]
 
 # (bit, name, first release whose unshare(2) accepts it)
@@ -44,7 +46,7 @@ UNSHARE_FLAGS = [
      | uapi.CLONE_NEWNET | uapi.CLONE_NEWUSER | uapi.CLONE_NEWPID, "legacy unshare flags", "3.8"),
     (uapi.CLONE_NEWCGROUP, "CLONE_NEWCGROUP", "4.6"),
     (uapi.CLONE_NEWTIME, "CLONE_NEWTIME", "5.6"),
-    (uapi.UNSHARE_EMPTY_MNTNS, "UNSHARE_EMPTY_MNTNS", "7.1"),
+    (uapi.UNSHARE_EMPTY_MNTNS, "UNSHARE_EMPTY_MNTNS", FEATURES["unshare_empty_mntns"].since),
 ]
 
 # How each row above is known. "observed" rows were run on VM kernels with
