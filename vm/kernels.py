@@ -11,6 +11,7 @@ from pathlib import Path
 
 from . import errors
 from .apt import PrivateApt, cache_root, deb_name, debs_dir
+from .log import log
 
 # Series tested by `--kernel all` (newest packaged point release of each).
 DEFAULT_SERIES = ["6.12", "6.18", "6.19", "7.0", "7.1", "7.2", "7.3"]
@@ -184,7 +185,7 @@ def install_tree_modules(tree: Path, k: Kernel) -> Path | None:
                         f"INSTALL_MOD_PATH={dest}", "DEPMOD=true"],
                        capture_output=True, text=True)
     if r.returncode:
-        print(f"warning: modules_install for {tree} failed, no modules in guest:\n{r.stderr[-500:]}")
+        log.warning("modules_install for %s failed, no modules in guest:\n%s", tree, r.stderr[-500:])
         return None
     depmod(dest, k.release)
     stamp.write_text(want)
@@ -201,7 +202,7 @@ def depmod(root: Path, rel: str) -> None:
     if tool:
         subprocess.run([tool, "-b", str(root), rel], check=True)
     else:
-        print("warning: no kmod depmod (apt-get install kmod): guests get no static device nodes")
+        log.warning("no kmod depmod (apt-get install kmod): guests get no static device nodes")
         subprocess.run(["busybox", "depmod", "-b", str(root), rel], check=True)
 
 
@@ -294,7 +295,7 @@ def _from_cache(spec: str, missing: LookupError, index: _Index) -> list[Availabl
         raise missing from None
     why = f"cannot read the kernel index ({index.error})" if index.error else "not in the archive any more"
     got = ", ".join(f"{a.release} {a.version}" for a in picks)
-    print(f"vm: warning: {spec}: {why}; using the extracted {got}, which may not be the newest", flush=True)
+    log.warning("%s: %s; using the extracted %s, which may not be the newest", spec, why, got)
     return picks
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from . import diff, errors, html, initramfs, kernels, preflight, qemu, report
 from .apt import PrivateApt
+from .log import setup as log_setup
 from .progress import Display
 
 GUEST_OVERHEAD_MB = 512  # qemu + virtiofsd per guest, on top of guest RAM
@@ -133,6 +134,7 @@ def warm_caches(cwd: str, pytest_args: list[str]) -> None:
 
 def run(specs: list[str], pytest_args: list[str], cwd: str, opts: RunOptions,
         ktap: bool = True, out=print) -> int:
+    log_setup()
     try:
         return _run(specs, pytest_args, cwd, opts, ktap, out)
     except errors.RunnerError as e:
