@@ -6,7 +6,9 @@ Import-cheap and inert unless the project's .vagrant directory records a
 created machine (a file check; only then is `vagrant status` asked) or
 --vagrant is given. Never active with --kernel (the direct runner), inside
 a guest (MNTNS_VM=1), with --no-vagrant, or for paths outside suites/ (the
-project's own tests run on the host)."""
+project's own tests run on the host); not by itself in a pytest started by
+a running test (PYTEST_CURRENT_TEST set: the project's own tests run the
+suites on this kernel)."""
 from __future__ import annotations
 
 import os
@@ -62,7 +64,8 @@ def pytest_cmdline_main(config):
             raise pytest.UsageError("--vagrant runs suites/ inside the machines: not with "
                                     "--kernel, --no-vagrant, or paths outside suites/")
         return None
-    if not (o.vagrant or created_on_disk(config.rootpath)):
+    if not o.vagrant and ("PYTEST_CURRENT_TEST" in os.environ
+                          or not created_on_disk(config.rootpath)):
         return None
     from . import run  # python-vagrant and the runner's modules: only now
     return run.main(config, forced=o.vagrant)
