@@ -5,12 +5,11 @@ not keep that parent alive once both are unreachable: after the parent is
 detached by another namespace's rmdir (or its detached tree dissolved), the
 loop device backing the parent must be released (exclusive open within 2 s,
 backing_file gone after LOOP_CLR_FD). Optional pieces SKIP naming the exact
-module / CONFIG option / node that is missing (pieces.py).
+module / CONFIG option / node that is missing (helpers.modules).
 """
 import errno
 import os
 import struct
-import time
 
 import pytest
 
@@ -18,9 +17,11 @@ from harness.upstream import upstream
 from helpers import uapi
 from helpers import sys as k
 from helpers.mounts import make_rprivate, tmpfs
-from helpers.ns import write_id_maps
-from suites.mount_cycle import pieces
+from helpers import loop
+from helpers.modules import have_fs, modprobe, module_present, need, need_fs
+from helpers.ns import write_file, write_id_maps
 from helpers.proc import Partner
+from suites.mount_cycle import images
 from suites.mount_cycle.cycle import wait_until
 
 FILE = "filesystems/mount_cycle/loop_cycle_test.c"
@@ -32,26 +33,21 @@ class Fixture:
 
 
 @pytest.fixture
-def lc(base):
-    pieces.need_loop()
+def lc(base, defer):
+    """.base: a private tmpfs at the scratch dir; .defer: the test's cleanups
+    (loop devices, the holders' host-global devices)."""
+    loop.need()
     f = Fixture()
-    f.base, f.loops, f.cleanups = base, [], []
+    f.base, f.defer = base, defer
     k.unshare(uapi.CLONE_NEWNS)
     make_rprivate("/")
     tmpfs(base)
-    yield f
-    for fn in reversed(f.cleanups):
-        try:
-            fn()
-        except OSError:
-            pass
-    for n in f.loops:
-        pieces.loop_clear(n)
+    return f
 
 
 def _released_everywhere(n):
-    assert not pieces.dev_mounted_anywhere(n), f"loop{n} is still mounted somewhere"
-    pieces.assert_loop_released(n)
+    assert not loop.mounted_anywhere(n), f"loop{n} is still mounted somewhere"
+    loop.assert_released(n)
 
 
 # --- the three plain cycles ---------------------------------------------------
@@ -59,23 +55,23 @@ def _detached_child(chan, base, fstype):
     k.unshare(uapi.CLONE_NEWNS)
     vol = f"{base}/vol"
     tmpfs(vol)
-    n = pieces.loop_attach(pieces.write_fat12(f"{vol}/img"))
+    n = loop.attach(images.write_fat12(f"{vol}/img"))
     chan.send(n)
     os.mkdir(f"{vol}/mnt")
-    pieces.mount_fat(f"/dev/loop{n}", f"{vol}/mnt", fstype)
+    k.mount(f"/dev/loop{n}", f"{vol}/mnt", fstype)
     chan.send("ready")
     chan.recv()
 
 
 @upstream(FILE, "loop_cycle.detached_loop_mount_released")
 def test_detached_loop_mount_released(lc):
-    fstype = pieces.fat_type()
+    fstype = images.fat_type()
     os.mkdir(f"{lc.base}/vol")
     child = Partner(_detached_child, lc.base, fstype)
     n = child.recv()
-    lc.loops.append(n)
+    lc.defer(loop.detach, n)
     assert child.recv() == "ready"
-    assert "/vol/img" in pieces.backing_file(n)
+    assert "/vol/img" in loop.backing_file(n)
     os.rmdir(f"{lc.base}/vol")          # our namespace has no mount there
     child.send("exit")
     child.join()
@@ -87,7 +83,7 @@ def test_detached_loop_mount_released(lc):
 def test_dissolved_tree_loop_mount_released(lc):
     fstype = None
     for name in ("vfat", "msdos"):
-        if pieces.have_fs(name):
+        if have_fs(name):
             fstype = name
             break
     if fstype is None:
@@ -98,9 +94,9 @@ def test_dissolved_tree_loop_mount_released(lc):
     tmpfs(vol)
     tfd = k.open_tree(uapi.AT_FDCWD, vol, uapi.OPEN_TREE_CLONE | uapi.OPEN_TREE_CLOEXEC)
     img = os.open("img", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600, dir_fd=tfd)
-    pieces.write_fat12(f"/proc/self/fd/{img}")
-    n = pieces.loop_attach(f"/proc/self/fd/{img}")
-    lc.loops.append(n)
+    images.write_fat12(f"/proc/self/fd/{img}")
+    n = loop.attach(f"/proc/self/fd/{img}")
+    lc.defer(loop.detach, n)
     os.close(img)
     os.mkdir("mnt", dir_fd=tfd)
     fsfd = k.fsopen(fstype, uapi.FSOPEN_CLOEXEC)
@@ -110,7 +106,7 @@ def test_dissolved_tree_loop_mount_released(lc):
     os.close(fsfd)
     k.move_mount(mfd, "", tfd, "mnt", uapi.MOVE_MOUNT_F_EMPTY_PATH)
     os.close(mfd)
-    assert "img" in pieces.backing_file(n)
+    assert "img" in loop.backing_file(n)
     os.close(tfd)                        # dissolves the tree
     _released_everywhere(n)
 
@@ -119,23 +115,24 @@ def _crossed_child(chan, base, fstype):
     k.unshare(uapi.CLONE_NEWNS)
     vol, vol2 = f"{base}/vol", f"{base}/vol2"
     tmpfs(vol), tmpfs(vol2)
-    a = pieces.loop_attach(pieces.write_fat12(f"{vol2}/img"))
-    b = pieces.loop_attach(pieces.write_fat12(f"{vol}/img"))
+    a = loop.attach(images.write_fat12(f"{vol2}/img"))
+    b = loop.attach(images.write_fat12(f"{vol}/img"))
     chan.send((a, b))
     os.mkdir(f"{vol}/mnt"), os.mkdir(f"{vol2}/mnt")
-    pieces.mount_fat(f"/dev/loop{a}", f"{vol}/mnt", fstype)
-    pieces.mount_fat(f"/dev/loop{b}", f"{vol2}/mnt", fstype)
+    k.mount(f"/dev/loop{a}", f"{vol}/mnt", fstype)
+    k.mount(f"/dev/loop{b}", f"{vol2}/mnt", fstype)
     chan.send("ready")
     chan.recv()
 
 
 @upstream(FILE, "loop_cycle.crossed_images_released")
 def test_crossed_images_released(lc):
-    fstype = pieces.fat_type()
+    fstype = images.fat_type()
     os.mkdir(f"{lc.base}/vol"), os.mkdir(f"{lc.base}/vol2")
     child = Partner(_crossed_child, lc.base, fstype)
     a, b = child.recv()
-    lc.loops += [a, b]
+    lc.defer(loop.detach, a)
+    lc.defer(loop.detach, b)
     assert child.recv() == "ready"
     os.rmdir(f"{lc.base}/vol")
     os.rmdir(f"{lc.base}/vol2")
@@ -166,12 +163,12 @@ def _holder_child(chan, lc, holder, fstype):
     img = f"{lc.base}/img"
     tmpfs(img)
     if holder.image == "minix":
-        pieces.write_minix(f"{img}/p.img")
+        images.write_minix(f"{img}/p.img")
     elif holder.image == "fat4k":
-        pieces.write_fat12(f"{img}/p.img", sectors=3072, sector_size=4096)
+        images.write_fat12(f"{img}/p.img", sectors=3072, sector_size=4096)
     else:
-        pieces.write_fat12(f"{img}/p.img")
-    n = pieces.loop_attach(f"{img}/p.img")
+        images.write_fat12(f"{img}/p.img")
+    n = loop.attach(f"{img}/p.img")
     chan.send(("loop", n))
     p = f"{lc.base}/p"
     k.mount(f"/dev/loop{n}", p, fstype)
@@ -183,29 +180,27 @@ def _holder_child(chan, lc, holder, fstype):
 
 
 def holder_cycle(lc, holder):
-    fstype = pieces.minix_type() if holder.image == "minix" else pieces.fat_type()
+    fstype = images.minix_type() if holder.image == "minix" else images.fat_type()
     holder.check(lc)
     os.mkdir(f"{lc.base}/img"), os.mkdir(f"{lc.base}/p")
     child = Partner(_holder_child, lc, holder, fstype)
     while (msg := child.recv()) != "ready":
         kind, value = msg
-        if kind == "loop":
-            lc.loops.append(value)
-            n = value
-        elif kind == "cleanup":
-            lc.cleanups.append(value)
+        assert kind == "loop", msg
+        lc.defer(loop.detach, value)
+        n = value
     os.rmdir(f"{lc.base}/p")
     child.send("leave")
     child.join()
     assert wait_until(lambda: holder.let_go(lc), 50, 0.1), f"{type(holder).__name__} never let go"
-    pieces.assert_loop_released(n)
+    loop.assert_released(n)
 
 
 class Autofs(Holder):
     image = "minix"
 
     def check(self, lc):
-        pieces.need_fs("autofs", "autofs4", "CONFIG_AUTOFS_FS")
+        need_fs("autofs", "autofs4", "CONFIG_AUTOFS_FS")
 
     def setup(self, chan, lc, p, c):
         os.mkfifo(f"{p}/pipe")
@@ -220,7 +215,7 @@ class ZramWriteback(Holder):
     image = "minix"
 
     def check(self, lc):
-        pieces.need(lambda: os.path.exists("/sys/block/zram0"), "zram", "CONFIG_ZRAM",
+        need(lambda: os.path.exists("/sys/block/zram0"), "zram", "CONFIG_ZRAM",
                     "/sys/block/zram0")
         if not os.access("/sys/block/zram0/backing_dev", os.W_OK):
             pytest.skip("needs zram writeback (CONFIG_ZRAM_WRITEBACK): "
@@ -228,24 +223,24 @@ class ZramWriteback(Holder):
         with open("/sys/block/zram0/initstate") as f:
             if f.read().strip() != "0":
                 pytest.skip("zram0 is in use (initstate != 0): left alone")
-        pieces.fat_type()
-        lc.cleanups.append(lambda: pieces.sysfs_write("/sys/block/zram0/reset", "1"))
+        images.fat_type()
+        lc.defer(write_file, "/sys/block/zram0/reset", "1")
 
     def setup(self, chan, lc, p, c):
         wb_img = f"{lc.base}/img/wb.img"
         with open(wb_img, "wb") as f:
             f.truncate(4 << 20)
-        m = pieces.loop_attach(wb_img)
+        m = loop.attach(wb_img)
         chan.send(("loop", m))
         os.mknod(f"{p}/wbdev", 0o600 | 0o060000, os.makedev(7, m))
-        pieces.sysfs_write("/sys/block/zram0/backing_dev", f"{p}/wbdev")
-        pieces.sysfs_write("/sys/block/zram0/disksize", str(4 << 20))
-        pieces.write_fat12_dev("/dev/zram0")
-        k.mount("/dev/zram0", c, pieces.fat_type())
+        write_file("/sys/block/zram0/backing_dev", f"{p}/wbdev")
+        write_file("/sys/block/zram0/disksize", str(4 << 20))
+        images.write_fat12_dev("/dev/zram0")
+        k.mount("/dev/zram0", c, images.fat_type())
 
     def let_go(self, lc):
         try:
-            pieces.sysfs_write("/sys/block/zram0/reset", "1")
+            write_file("/sys/block/zram0/reset", "1")
         except OSError as e:
             if e.errno == errno.EBUSY:
                 return False
@@ -256,7 +251,7 @@ class ZramWriteback(Holder):
 
 class Binfmt(Holder):
     def check(self, lc):
-        pieces.need_fs("binfmt_misc", "binfmt_misc", "CONFIG_BINFMT_MISC")
+        need_fs("binfmt_misc", "binfmt_misc", "CONFIG_BINFMT_MISC")
         os.mkdir(f"{lc.base}/bm")
 
     def setup(self, chan, lc, p, c):
@@ -273,13 +268,13 @@ class Binfmt(Holder):
         write_id_maps(0, 0)
         bm = f"{lc.base}/bm"
         k.mount("binfmt_misc", bm, "binfmt_misc")
-        pieces.sysfs_write(f"{bm}/register", f":cycle:E::cyc::{interp}:F")
+        write_file(f"{bm}/register", f":cycle:E::cyc::{interp}:F")
 
 
 class Fuse(Holder):
     def check(self, lc):
-        pieces.need(lambda: os.path.exists("/dev/fuse"), "fuse", "CONFIG_FUSE_FS", "/dev/fuse")
-        pieces.need_fs("fuse", "fuse", "CONFIG_FUSE_FS")
+        need(lambda: os.path.exists("/dev/fuse"), "fuse", "CONFIG_FUSE_FS", "/dev/fuse")
+        need_fs("fuse", "fuse", "CONFIG_FUSE_FS")
 
     def setup(self, chan, lc, p, c):
         open(f"{p}/backing", "w").close()
@@ -309,12 +304,12 @@ class Fuse(Holder):
 
 class Ecryptfs(Holder):
     def check(self, lc):
-        pieces.need_fs("ecryptfs", "ecryptfs", "CONFIG_ECRYPT_FS")
+        need_fs("ecryptfs", "ecryptfs", "CONFIG_ECRYPT_FS")
         # A missing CONFIG_KEYS SKIPs in setup(), on add_key ENOSYS. (A keyctl
         # probe stood here, guarded by `"keyctl" in uapi.NR`, which never held:
         # it never ran, so dropping it when keyctl got its number keeps the
         # case's behaviour and skip reason exactly as they were.)
-        pieces.modprobe("aes")
+        modprobe("aes")
 
     def setup(self, chan, lc, p, c):
         os.mkdir(f"{p}/lower")
@@ -346,24 +341,29 @@ class Zloop(Holder):
     image = "fat4k"
 
     def check(self, lc):
-        pieces.need(lambda: os.path.exists("/dev/zloop-control"), "zloop", "CONFIG_BLK_DEV_ZONED_LOOP",
+        need(lambda: os.path.exists("/dev/zloop-control"), "zloop", "CONFIG_BLK_DEV_ZONED_LOOP",
                     "/dev/zloop-control")
         if os.path.exists("/sys/block/zloop0"):
             pytest.skip("zloop0 already exists: left alone")
-        lc.cleanups.append(lambda: pieces.sysfs_write("/dev/zloop-control", "remove id=0"))
+        lc.defer(self.remove)
+
+    @staticmethod
+    def remove():
+        if os.path.exists("/sys/block/zloop0"):
+            write_file("/dev/zloop-control", "remove id=0")
 
     def setup(self, chan, lc, p, c):
         os.makedirs(f"{p}/zl/0")
-        pieces.sysfs_write("/dev/zloop-control", "add id=0,capacity_mb=8,zone_size_mb=4,"
+        write_file("/dev/zloop-control", "add id=0,capacity_mb=8,zone_size_mb=4,"
                            f"conv_zones=1,base_dir={p}/zl")
-        pieces.write_fat12_dev("/dev/zloop0", sectors=2048, sector_size=4096)
-        k.mount("/dev/zloop0", c, pieces.fat_type())
+        images.write_fat12_dev("/dev/zloop0", sectors=2048, sector_size=4096)
+        k.mount("/dev/zloop0", c, images.fat_type())
 
     def let_go(self, lc):
         if not os.path.exists("/sys/block/zloop0"):
             return True
         try:
-            pieces.sysfs_write("/dev/zloop-control", "remove id=0")
+            write_file("/dev/zloop-control", "remove id=0")
         except OSError as e:
             if e.errno in (errno.EBUSY, errno.ENODEV):
                 return False
@@ -377,45 +377,55 @@ class MassStorage(Holder):
 
     def check(self, lc):
         if not os.path.isdir(f"{self.CONFIGFS}/usb_gadget"):
-            pieces.need_fs("configfs", "configfs", "CONFIG_CONFIGFS_FS")
+            need_fs("configfs", "configfs", "CONFIG_CONFIGFS_FS")
             if not os.path.ismount(self.CONFIGFS):
                 k.mount("configfs", self.CONFIGFS, "configfs")
-            pieces.need(lambda: os.path.isdir(f"{self.CONFIGFS}/usb_gadget"), "libcomposite",
+            need(lambda: os.path.isdir(f"{self.CONFIGFS}/usb_gadget"), "libcomposite",
                         "CONFIG_USB_LIBCOMPOSITE", f"{self.CONFIGFS}/usb_gadget")
-        pieces.need(lambda: os.path.exists("/sys/class/udc/dummy_udc.0"), "dummy_hcd",
+        need(lambda: os.path.exists("/sys/class/udc/dummy_udc.0"), "dummy_hcd",
                     "CONFIG_USB_DUMMY_HCD", "/sys/class/udc/dummy_udc.0")
-        pieces.modprobe("usb_f_mass_storage"), pieces.modprobe("usb-storage"), pieces.modprobe("sd_mod")
+        modprobe("usb_f_mass_storage"), modprobe("usb-storage"), modprobe("sd_mod")
         self.g = f"{self.CONFIGFS}/usb_gadget/kselftest_cycle_{os.getpid()}"
-        lc.cleanups.append(self.remove)
+        lc.defer(self.remove)
 
     def remove(self):
+        """Undo what setup() got to, in reverse; what is not there was not made."""
         g = self.g
-        for path, op in ((f"{g}/UDC", "udc"), (f"{g}/configs/c.1/mass_storage.0", "unlink"),
-                         (f"{g}/configs/c.1/strings/0x409", "rmdir"), (f"{g}/configs/c.1", "rmdir"),
-                         (f"{g}/functions/mass_storage.0", "rmdir"), (f"{g}/strings/0x409", "rmdir"),
-                         (g, "rmdir")):
-            try:
-                {"udc": lambda x: pieces.sysfs_write(x, "\n"), "unlink": os.unlink,
-                 "rmdir": os.rmdir}[op](path)
-            except OSError:
-                pass
+        self.unbind()
+        for path, op in ((f"{g}/configs/c.1/mass_storage.0", os.unlink),
+                         (f"{g}/configs/c.1/strings/0x409", os.rmdir), (f"{g}/configs/c.1", os.rmdir),
+                         (f"{g}/functions/mass_storage.0", os.rmdir), (f"{g}/strings/0x409", os.rmdir),
+                         (g, os.rmdir)):
+            if os.path.lexists(path):
+                op(path)
+
+    def unbind(self):
+        """An empty UDC unbinds the gadget; ENODEV: it was not bound
+        (drivers/usb/gadget/configfs.c unregister_gadget())."""
+        if not os.path.exists(f"{self.g}/UDC"):
+            return
+        try:
+            write_file(f"{self.g}/UDC", "\n")
+        except OSError as e:
+            if e.errno != errno.ENODEV:
+                raise
 
     def setup(self, chan, lc, p, c):
         g = self.g
         lun = f"{p}/lun.img"
-        pieces.write_fat12(lun, sectors=3072, sector_size=4096)
+        images.write_fat12(lun, sectors=3072, sector_size=4096)
         os.mkdir(g)
-        pieces.sysfs_write(f"{g}/idVendor", "0x1d6b"), pieces.sysfs_write(f"{g}/idProduct", "0x0104")
+        write_file(f"{g}/idVendor", "0x1d6b"), write_file(f"{g}/idProduct", "0x0104")
         os.mkdir(f"{g}/strings/0x409")
         os.mkdir(f"{g}/configs/c.1")
         try:
             os.mkdir(f"{g}/functions/mass_storage.0")
         except FileNotFoundError:
             pytest.skip("needs the mass-storage gadget function (CONFIG_USB_CONFIGFS_MASS_STORAGE)")
-        pieces.sysfs_write(f"{g}/functions/mass_storage.0/lun.0/file", lun)
+        write_file(f"{g}/functions/mass_storage.0/lun.0/file", lun)
         os.symlink(f"{g}/functions/mass_storage.0", f"{g}/configs/c.1/mass_storage.0")
         try:
-            pieces.sysfs_write(f"{g}/UDC", "dummy_udc.0")
+            write_file(f"{g}/UDC", "dummy_udc.0")
         except OSError as e:
             if e.errno == errno.EBUSY:
                 pytest.skip("dummy_udc.0 is busy: left alone")
@@ -434,24 +444,21 @@ class MassStorage(Holder):
                     pass
             return False
         if not wait_until(find, 300, 0.1):
-            if not (pieces.module_present("usb_storage") and pieces.module_present("sd_mod")):
+            if not (module_present("usb_storage") and module_present("sd_mod")):
                 pytest.skip("needs usb-storage and sd (CONFIG_USB_STORAGE, CONFIG_BLK_DEV_SD): "
                             "the gadget's disk never appeared")
             raise AssertionError("the gadget's disk never appeared")
-        k.mount(f"/dev/{disk}", c, pieces.fat_type())
+        k.mount(f"/dev/{disk}", c, images.fat_type())
 
     def let_go(self, lc):
-        try:
-            pieces.sysfs_write(f"{self.g}/UDC", "\n")
-        except OSError:
-            pass
+        self.unbind()
         return True
 
 
 class MdBitmap(Holder):
     def check(self, lc):
-        pieces.need(lambda: os.path.exists("/proc/mdstat"), "md_mod", "CONFIG_BLK_DEV_MD", "/proc/mdstat")
-        pieces.need(lambda: "[raid1]" in open("/proc/mdstat").read(), "raid1", "CONFIG_MD_RAID1",
+        need(lambda: os.path.exists("/proc/mdstat"), "md_mod", "CONFIG_BLK_DEV_MD", "/proc/mdstat")
+        need(lambda: "[raid1]" in open("/proc/mdstat").read(), "raid1", "CONFIG_MD_RAID1",
                     "[raid1] in /proc/mdstat")
         if not os.path.exists("/dev/md0"):
             os.mknod("/dev/md0", 0o600 | 0o060000, os.makedev(9, 0))
@@ -461,13 +468,13 @@ class MdBitmap(Holder):
                     pytest.skip("md0 is in use: left alone")
         except FileNotFoundError:
             pass
-        lc.cleanups.append(self.stop)
+        lc.defer(self.stop_if_running)
 
     def setup(self, chan, lc, p, c):
         disk_img = f"{lc.base}/img/md.img"
         with open(disk_img, "wb") as f:
             f.truncate(8 << 20)
-        m = pieces.loop_attach(disk_img)
+        m = loop.attach(disk_img)
         chan.send(("loop", m))
         bitmap = f"{p}/bitmap"
         sectors = (8 << 20) // 512
@@ -495,8 +502,8 @@ class MdBitmap(Holder):
             raise
         os.close(bfd)
         k.ioctl(md, uapi.MD_RUN_ARRAY, k.ffi.new("char[]", 12))
-        pieces.write_fat12_dev("/dev/md0")
-        k.mount("/dev/md0", c, pieces.fat_type())
+        images.write_fat12_dev("/dev/md0")
+        k.mount("/dev/md0", c, images.fat_type())
         os.close(md)
 
     def stop(self):
@@ -506,14 +513,21 @@ class MdBitmap(Holder):
         finally:
             os.close(fd)
 
-    def let_go(self, lc):
+    def stop_if_running(self):
+        """STOP_ARRAY; ENODEV/ENXIO: no array is running (never started, or let_go stopped it)."""
         try:
             self.stop()
         except OSError as e:
-            if e.errno == errno.EBUSY:
-                return False
             if e.errno not in (errno.ENODEV, errno.ENXIO):
                 raise
+
+    def let_go(self, lc):
+        try:
+            self.stop_if_running()
+        except OSError as e:
+            if e.errno == errno.EBUSY:
+                return False
+            raise
         return True
 
 

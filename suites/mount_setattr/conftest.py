@@ -28,7 +28,7 @@ def idmapped_tree(defer):
 
 
 @pytest.fixture
-def ext4_mnt_d(idmapped_tree):
+def ext4_mnt_d(idmapped_tree, defer):
     """The idmapped fixture's ext4 filesystem on a loop device at /mnt/D.
     Only the cases that use /mnt/D ask for it (upstream builds it for all 10)."""
-    return mount_ext4_image(idmapped_tree)
+    return mount_ext4_image(idmapped_tree, defer)

@@ -26,6 +26,7 @@ import subprocess
 
 import pytest
 
+from helpers import loop
 from helpers import sys as k
 from helpers import uapi
 from helpers.mounts import mountinfo
@@ -159,35 +160,10 @@ def require_ext4_tools():
     """SKIP naming the missing piece; upstream has no SKIP and FAILs instead."""
     if shutil.which("mkfs.ext4") is None:
         pytest.skip("needs mkfs.ext4 (e2fsprogs) in PATH to build the ext4 image")
-    if not os.path.exists("/dev/loop-control"):
-        pytest.skip("needs the loop block driver (CONFIG_BLK_DEV_LOOP, built in or the loop "
-                    "module loaded): /dev/loop-control missing")
+    loop.need()
 
 
-def _attach_loop(image):
-    """LOOP_CTL_GET_FREE + LOOP_SET_FD, retrying if another process takes the
-    device first (EBUSY). Returns (loop fd, device path)."""
-    ctl = os.open("/dev/loop-control", os.O_RDWR | os.O_CLOEXEC)
-    img = os.open(image, os.O_RDWR | os.O_CLOEXEC)
-    try:
-        for _ in range(64):
-            n = k.ioctl(ctl, uapi.LOOP_CTL_GET_FREE)
-            dev = f"/dev/loop{n}"
-            lfd = os.open(dev, os.O_RDWR | os.O_CLOEXEC)
-            try:
-                k.ioctl(lfd, uapi.LOOP_SET_FD, img)
-                return lfd, dev
-            except OSError as e:
-                os.close(lfd)
-                if e.errno != errno.EBUSY:
-                    raise
-        raise AssertionError("no free loop device after 64 tries (all raced away)")
-    finally:
-        os.close(img)
-        os.close(ctl)
-
-
-def mount_ext4_image(tree):
+def mount_ext4_image(tree, defer):
     """upstream: 2 GiB sparse /mnt/C/ext4.img, `mkfs.ext4 -q`, then
     `mount -o loop -t ext4 /mnt/C/ext4.img /mnt/D/`."""
     require_ext4_tools()
@@ -198,19 +174,19 @@ def mount_ext4_image(tree):
         f.truncate(2 << 30)
     mkfs = subprocess.run(["mkfs.ext4", "-q", "-F", image], capture_output=True, text=True)
     assert mkfs.returncode == 0, f"mkfs.ext4 failed ({mkfs.returncode}): {mkfs.stderr}"
-    lfd, dev = _attach_loop(image)
+    n = loop.attach(image)
+    dev = f"/dev/loop{n}"
+    # Detached as soon as mounted (run_now): on a device in use the kernel
+    # turns LOOP_CLR_FD into autoclear, so the loop device goes away with the
+    # ext4 mount, i.e. with the test's mount namespace.
+    detach = defer(loop.detach, n)
     try:
-        try:
-            k.mount(dev, tree("/mnt/D"), "ext4", 0, None)
-        except OSError as e:
-            if e.errno == errno.ENODEV:  # mount(2): no such filesystem type
-                pytest.skip("needs ext4 (CONFIG_EXT4_FS): mount -t ext4 says ENODEV")
-            raise
-    finally:
-        # Detach now: on a device still in use the kernel turns this into
-        # autoclear, so the loop device goes away with the ext4 mount.
-        k.ioctl(lfd, uapi.LOOP_CLR_FD)
-        os.close(lfd)
+        k.mount(dev, tree("/mnt/D"), "ext4", 0, None)
+    except OSError as e:
+        if e.errno == errno.ENODEV:  # mount(2): no such filesystem type
+            pytest.skip("needs ext4 (CONFIG_EXT4_FS): mount -t ext4 says ENODEV")
+        raise
+    detach.run_now()
     mnt_id = k.mnt_id_old(tree("/mnt/D"))
     fstype = {e.mnt_id: e.fstype for e in mountinfo()}.get(mnt_id)
     assert fstype == "ext4", f"/mnt/D is {fstype!r} after mounting {dev}"
