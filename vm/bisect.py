@@ -17,6 +17,7 @@ import argparse
 import gzip
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -304,12 +305,28 @@ def changes_since(changelog: Path, old_version: str) -> tuple[str, str | None]:
     e.g. a backport's version in a sid changelog)."""
     if not shutil.which("dpkg-parsechangelog"):
         raise LookupError("dpkg-parsechangelog not found (apt-get install dpkg-dev)")
-    p = subprocess.run(["dpkg-parsechangelog", "-l", str(changelog), "--since", old_version,
-                        "--format", "dpkg"], capture_output=True, text=True)
+    p = _parsechangelog(changelog, "--since", old_version, "--format", "dpkg")
+    text = changes_text(p.stdout)
+    if "non-existing version" not in p.stderr:
+        return text, None
+    # dpkg-parsechangelog counted from the newest entry older than
+    # old_version: name it (the entry after the ones printed)
+    n = sum(1 for l in text.splitlines() if is_entry_header(l))
+    since = _parsechangelog(changelog, "--offset", str(n), "--count", "1", "-S", "Version").stdout.strip()
+    return text, f"{old_version} has no entry in this changelog: the entries after {since}, the newest older one"
+
+
+def _parsechangelog(changelog: Path, *args: str) -> subprocess.CompletedProcess:
+    p = subprocess.run(["dpkg-parsechangelog", "-l", str(changelog), *args],
+                       capture_output=True, text=True)
     if p.returncode:
-        raise LookupError(f"dpkg-parsechangelog failed: {p.stderr.strip().splitlines()[-1:]}")
-    note = " ".join(l.partition("warning: ")[2] for l in p.stderr.splitlines() if "warning:" in l)
-    return changes_text(p.stdout), note or None
+        raise LookupError(f"dpkg-parsechangelog failed: {' '.join(p.stderr.split())[:300]}")
+    return p
+
+
+def is_entry_header(line: str) -> bool:
+    """'source (version) distribution; urgency=...' (deb-changelog(5))."""
+    return bool(re.match(r"[a-z0-9][a-z0-9+.-]* \([^ ]+\) [^;]+;", line))
 
 
 def changes_text(stanza: str) -> str:
@@ -339,7 +356,7 @@ def changelog_between(b: Boundary, results_dir: Path, apt: PrivateApt | None) ->
     with gzip.open(src, "rt", errors="replace") as f:
         head = f.readline().strip()
     return {"package": f"{pkg}={new.version}", "file": str(results_dir / "changelog.txt"),
-            "entries": sum(1 for l in text.splitlines() if l[:1].isalpha() and ") " in l),
+            "entries": sum(1 for l in text.splitlines() if is_entry_header(l)),
             "newest": head, "note": note}
 
 
