@@ -67,7 +67,9 @@ def _decode(result):
     if kind == "return":
         return pickle.loads(result[1])
     if kind == "exit":
-        return result[1]
+        # A child's verdict is its return value or its exception; an exit
+        # status the caller never looks at would let a failed step pass.
+        raise ChildError(f"child called sys.exit({result[1]!r}) instead of returning or raising")
     if kind == "skip":
         pytest.skip(result[1])
     if kind == "raise":

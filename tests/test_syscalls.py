@@ -45,6 +45,13 @@ def test_in_child_returns_value_and_reraises():
     assert info.value.errno == errno.ENOENT
 
 
+@pytest.mark.parametrize("code", [0, 3, "message"])
+def test_in_child_sys_exit_is_an_error_not_a_result(code):
+    import sys
+    with pytest.raises(proc.ChildError, match=r"child called sys.exit\("):
+        proc.in_child(sys.exit, code)
+
+
 def test_clone3_runs_child_in_new_pid_namespace():
     if os.geteuid() != 0:
         pytest.skip("needs root: CLONE_NEWPID")

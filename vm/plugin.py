@@ -12,7 +12,8 @@ VALUE_OPTIONS = ["--kernel", "--results-dir", "--mirror", "--vm-timeout", "--vm-
                  "--kernel-append", "--vm-cpu", "--vm-accel", "--vm-jobs", "--vm-memory",
                  # reports: with --kernel they name the merged result of all
                  # kernels; each guest writes its own into its results dir
-                 "--junitxml", "--junit-xml", "--ktap", "--features-json", "--baseline"]
+                 "--junitxml", "--junit-xml", "--ktap", "--features-json", "--baseline",
+                 "--vm-user"]
 FLAG_OPTIONS = ["--list-kernels"]
 
 
@@ -39,9 +40,20 @@ def pytest_addoption(parser):
                 help="auto tries KVM and falls back to TCG")
     g.addoption("--vm-jobs", type=int, default=None, help="VMs at once (default: from cores/RAM)")
     g.addoption("--vm-memory", type=int, default=2048, metavar="MiB", help="guest RAM (default 2048)")
+    g.addoption("--vm-user", default=None, metavar="USER", type=_uid,
+                help="run the guest's pytest as USER ('nobody' or a uid; its gid = uid) without "
+                     "capabilities: the suite as an ordinary user, on the guest's kernel")
     g.addoption("--baseline", metavar="SUMMARY", default=None,
                 help="an earlier run's summary.json (or results dir): exit non-zero only for "
                      "regressions against it (python -m vm diff; written to results/diff.json)")
+
+
+def _uid(value: str) -> int:
+    if value == "nobody":
+        return 65534
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    raise ValueError(f"--vm-user: 'nobody' or a non-zero uid, not {value!r}")
 
 
 def strip_vm_args(args) -> list[str]:
@@ -78,7 +90,8 @@ def pytest_cmdline_main(config):
     opts = runner.RunOptions(
         results_dir=o.results_dir, mirror=o.mirror, jobs=o.vm_jobs,
         vm=qemu.VMOptions(memory_mb=o.vm_memory, accel=o.vm_accel, cpu=o.vm_cpu,
-                          timeout_s=o.vm_timeout, boot_timeout_s=o.vm_boot_timeout),
+                          timeout_s=o.vm_timeout, boot_timeout_s=o.vm_boot_timeout,
+                          user=o.vm_user),
         kernel_append=o.kernel_append, junitxml=o.xmlpath, baseline=o.baseline,
         ktap=config.getoption("ktap") if ktap else None,
         features_json=config.getoption("features_json") if ktap else None)

@@ -84,15 +84,19 @@ class Progress:
 
 
 def ktap_progress(path: Path) -> Progress:
-    """Top-level results so far, the plan, and how many are 'not ok'."""
+    """Cases done so far, the plan, and how many are 'not ok', from the
+    suite's --ktap file (harness/ktap.py): flat while pytest runs (a
+    top-level result per case), nested when it has ended (a subtest per
+    suite directory: the cases are one level down, and so are their plans)."""
     try:
         text = path.read_text(errors="replace")
     except OSError:
         return Progress()
-    plan = re.search(r"^1\.\.(\d+)", text, re.M)
-    return Progress(len(re.findall(r"^(?:not )?ok \d+", text, re.M)),
-                    int(plan.group(1)) if plan else None,
-                    len(re.findall(r"^not ok \d+", text, re.M)))
+    indent = "  " if re.search(r"^  (?:not )?ok \d+", text, re.M) else ""
+    plans = [int(p) for p in re.findall(rf"^{indent}1\.\.(\d+)", text, re.M)]
+    return Progress(len(re.findall(rf"^{indent}(?:not )?ok \d+", text, re.M)),
+                    (sum(plans) if indent else plans[0]) if plans else None,
+                    len(re.findall(rf"^{indent}not ok \d+", text, re.M)))
 
 
 def tail(path: Path, n: int = 15) -> str:
@@ -121,6 +125,7 @@ class VMOptions:
     boot_timeout_s: float = 120  # qemu start -> init switched root
     kernel_append: str = ""
     ktap: bool = True            # the suite knows --ktap
+    user: int | None = None      # uid (= gid) the guest's pytest runs as; None: root
 
 
 @dataclass
@@ -165,6 +170,16 @@ class VM:
             args += [f"--ktap={r}/ktap.txt", f"--features-json={r}/features.json"]
         return args
 
+    def as_user(self) -> list[str]:
+        """--vm-user: the guest command runs as that uid, without
+        capabilities, through vm/unpriv.py (which makes the project and the
+        results directory reachable when they sit under a closed directory)."""
+        u = self.opts.user
+        if u is None:
+            return []
+        return [self.python, "-m", "vm.unpriv", "--uid", str(u), "--gid", str(u),
+                "--keep", self.cwd, "--keep", str(self.results), "--"]
+
     def guest_script(self) -> str:
         r = self.results
         env = {"MNTNS_VM": "1", "MNTNS_BOOT_RECORD": f"{r}/boot.json", "HOME": "/tmp",
@@ -172,11 +187,14 @@ class VM:
         if os.environ.get("PYTEST_ADDOPTS"):
             env["PYTEST_ADDOPTS"] = os.environ["PYTEST_ADDOPTS"]
         lines = [f"export {k}={shlex.quote(v)}" for k, v in env.items()]
-        lines += [f"cd {shlex.quote(self.cwd)} || exit 3", "exec " + shlex.join(self.guest_command())]
+        lines += [f"cd {shlex.quote(self.cwd)} || exit 3",
+                  "exec " + shlex.join(self.as_user() + self.guest_command())]
         return "\n".join(lines) + "\n"
 
     def run(self) -> VMResult:
         self.results.mkdir(parents=True, exist_ok=True)
+        if self.opts.user is not None:  # the guest's pytest writes its reports here
+            os.chown(self.results, self.opts.user, self.opts.user)
         self._clean_results(*(f"{log}.{tag}.log" for log in ("qemu", "console")
                               for tag in ("kvm", "first-boot")))
         accel, why = choose_accel(self.opts.accel)
