@@ -10,6 +10,7 @@ Tables (bit, name, first release that accepts it):
 - FSMOUNT_FLAGS          fsmount(2) `flags`
 - FSMOUNT_ATTR_FLAGS     fsmount(2) `attr_flags` (no IDMAP: mount_setattr only)
 - MOUNT_SETATTR_ATTRS    mount_setattr(2) attr_set/attr_clr bits
+- MOUNT_SETATTR_PROPAGATION  mount_setattr(2) `propagation` values
 - MOVE_MOUNT_FLAGS       move_mount(2) `flags` (MOVE_MOUNT__MASK on 7.3)
 
 First releases: the new-mount-API base is 5.2; MOUNT_ATTR_IDMAP and
@@ -56,6 +57,15 @@ MOUNT_SETATTR_ATTRS = [(bit, name, "5.12") for bit, name in _ATTR_BASE] + [
     (uapi.MOUNT_ATTR_NOSYMFOLLOW, "MOUNT_ATTR_NOSYMFOLLOW", "5.14"),
 ]
 
+# mount_setattr(2) `propagation`: one of the four types (fs/namespace.c
+# build_mount_kattr(): anything else is EINVAL).
+MOUNT_SETATTR_PROPAGATION = [
+    (uapi.MS_UNBINDABLE, "MS_UNBINDABLE", "5.12"),
+    (uapi.MS_PRIVATE, "MS_PRIVATE", "5.12"),
+    (uapi.MS_SLAVE, "MS_SLAVE", "5.12"),
+    (uapi.MS_SHARED, "MS_SHARED", "5.12"),
+]
+
 MOVE_MOUNT_FLAGS = [
     (uapi.MOVE_MOUNT_F_SYMLINKS, "MOVE_MOUNT_F_SYMLINKS", "5.2"),
     (uapi.MOVE_MOUNT_F_AUTOMOUNTS, "MOVE_MOUNT_F_AUTOMOUNTS", "5.2"),
@@ -72,6 +82,7 @@ TABLES = {
     "fsmount": FSMOUNT_FLAGS,
     "fsmount_attr": FSMOUNT_ATTR_FLAGS,
     "mount_setattr": MOUNT_SETATTR_ATTRS,
+    "mount_setattr_propagation": MOUNT_SETATTR_PROPAGATION,
     "move_mount": MOVE_MOUNT_FLAGS,
 }
 

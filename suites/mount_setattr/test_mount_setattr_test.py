@@ -16,7 +16,7 @@ import pytest
 
 from harness.upstream import upstream
 from helpers import sys as k
-from helpers import uapi
+from helpers import flags, uapi
 from helpers.errors import raises_errno
 from helpers.ns import enter_userns, setup_userns
 from helpers.proc import in_child
@@ -27,38 +27,12 @@ FILE = "mount_setattr/mount_setattr_test.c"
 pytestmark = [pytest.mark.userns]
 
 
-# Flags mount_setattr(2) defines (include/uapi/linux/mount.h; identical in 6.18 and
-# 7.3). The kernel rejects any attr_set/attr_clr bit outside
-# MOUNT_SETATTR_VALID_FLAGS and any propagation bit outside the four
-# propagation types with EINVAL. "Undefined" flags are derived from these
-# tables, never hard-coded: add a flag here when a kernel defines a new one.
-MOUNT_SETATTR_ATTR_FLAGS = {
-    "MOUNT_ATTR_RDONLY": uapi.MOUNT_ATTR_RDONLY,
-    "MOUNT_ATTR_NOSUID": uapi.MOUNT_ATTR_NOSUID,
-    "MOUNT_ATTR_NODEV": uapi.MOUNT_ATTR_NODEV,
-    "MOUNT_ATTR_NOEXEC": uapi.MOUNT_ATTR_NOEXEC,
-    "MOUNT_ATTR__ATIME": uapi.MOUNT_ATTR__ATIME,  # RELATIME 0, NOATIME 0x10, STRICTATIME 0x20
-    "MOUNT_ATTR_NODIRATIME": uapi.MOUNT_ATTR_NODIRATIME,
-    "MOUNT_ATTR_IDMAP": uapi.MOUNT_ATTR_IDMAP,
-    "MOUNT_ATTR_NOSYMFOLLOW": uapi.MOUNT_ATTR_NOSYMFOLLOW,
-}
-MOUNT_SETATTR_PROPAGATION = {
-    "MS_UNBINDABLE": uapi.MS_UNBINDABLE,
-    "MS_PRIVATE": uapi.MS_PRIVATE,
-    "MS_SLAVE": uapi.MS_SLAVE,
-    "MS_SHARED": uapi.MS_SHARED,
-}
-DEFINED_ATTRS = sum(MOUNT_SETATTR_ATTR_FLAGS.values())
-DEFINED_PROPAGATION = sum(MOUNT_SETATTR_PROPAGATION.values())
-
-
-def undefined_bits(defined, width=64):
-    return [1 << b for b in range(width) if not defined & (1 << b)]
-
-
+# "Undefined" bits come from helpers/flags.py's tables for the running kernel
+# (mount_setattr rejects attr_set/attr_clr bits outside MOUNT_SETATTR_VALID_FLAGS
+# and propagation outside the four types with EINVAL), never hard-coded.
 # upstream uses 1 << 31: the highest undefined bit of the low 32.
-UNDEFINED_ATTR = max(undefined_bits(DEFINED_ATTRS, 32))
-UNDEFINED_PROPAGATION = max(undefined_bits(DEFINED_PROPAGATION, 32))
+UNDEFINED_ATTR = max(flags.undefined_bits("mount_setattr"))
+UNDEFINED_PROPAGATION = max(flags.undefined_bits("mount_setattr_propagation"))
 
 RDONLY = uapi.MOUNT_ATTR_RDONLY
 ATIME = uapi.MOUNT_ATTR__ATIME
@@ -101,12 +75,12 @@ def test_invalid_attributes(tree):
     with raises_errno(errno.EINVAL):
         setattr_path(a, attr_set=UNDEFINED_ATTR, attr_clr=UNDEFINED_ATTR,
                      propagation=UNDEFINED_PROPAGATION)
-    for bit in undefined_bits(DEFINED_ATTRS):
+    for bit in flags.undefined_bits("mount_setattr", width=64):
         with raises_errno(errno.EINVAL):
             setattr_path(a, attr_set=bit)
         with raises_errno(errno.EINVAL):
             setattr_path(a, attr_clr=bit)
-    for bit in undefined_bits(DEFINED_PROPAGATION):
+    for bit in flags.undefined_bits("mount_setattr_propagation", width=64):
         with raises_errno(errno.EINVAL):
             setattr_path(a, propagation=bit)
     # Upstream passes the relative path with the invalid attrs, so the

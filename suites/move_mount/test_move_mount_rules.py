@@ -12,37 +12,27 @@ import os
 import pytest
 
 from helpers import sys as k
-from helpers import uapi
+from helpers import flags, uapi
 from helpers.errors import raises_errno
 from helpers.mounts import detached_fs, tmpfs
 from helpers.ns import enter_userns, mount_admin, setup_userns
 
 BENEATH = uapi.MOVE_MOUNT_F_EMPTY_PATH | uapi.MOVE_MOUNT_BENEATH
 
-# Defined move_mount flags (include/uapi/linux/mount.h), with the feature
-# that makes each one known to the kernel. MOVE_MOUNT__MASK = 0x377 on every
-# kernel from 6.5 (BENEATH) through 7.3.
-DEFINED = {
-    uapi.MOVE_MOUNT_F_SYMLINKS: None,
-    uapi.MOVE_MOUNT_F_AUTOMOUNTS: None,
-    uapi.MOVE_MOUNT_F_EMPTY_PATH: None,
-    uapi.MOVE_MOUNT_T_SYMLINKS: None,
-    uapi.MOVE_MOUNT_T_AUTOMOUNTS: None,
-    uapi.MOVE_MOUNT_T_EMPTY_PATH: None,
-    uapi.MOVE_MOUNT_SET_GROUP: "move_mount_set_group",
-    uapi.MOVE_MOUNT_BENEATH: "move_mount_beneath",
-}
-assert sum(DEFINED) == uapi.MOVE_MOUNT__MASK
-UNDEFINED_BITS = [1 << b for b in range(32) if not (1 << b) & uapi.MOVE_MOUNT__MASK]
+# Defined and undefined move_mount flags come from helpers/flags.py's table
+# for the running kernel (MOVE_MOUNT__MASK = 0x377 from 6.5, BENEATH, through
+# 7.3); the two flags a feature probe knows carry its `requires` marker.
+FEATURE = {uapi.MOVE_MOUNT_SET_GROUP: "move_mount_set_group",
+           uapi.MOVE_MOUNT_BENEATH: "move_mount_beneath"}
 
 
 def _defined_param(flag):
-    marks = [pytest.mark.requires(DEFINED[flag])] if DEFINED[flag] else []
+    marks = [pytest.mark.requires(FEATURE[flag])] if flag in FEATURE else []
     return pytest.param(flag, marks=marks, id=f"{flag:#x}")
 
 
 @pytest.mark.userns
-@pytest.mark.parametrize("bit", UNDEFINED_BITS, ids=lambda b: f"{b:#x}")
+@pytest.mark.parametrize("bit", flags.undefined_bits("move_mount"), ids=lambda b: f"{b:#x}")
 def test_undefined_flag_bit_is_einval(bit):
     """Any bit outside MOVE_MOUNT__MASK (0x377) is EINVAL, decided before the
     paths are looked up (nonexistent paths would give ENOENT)."""
@@ -52,7 +42,7 @@ def test_undefined_flag_bit_is_einval(bit):
 
 
 @pytest.mark.userns
-@pytest.mark.parametrize("flag", [_defined_param(f) for f in DEFINED])
+@pytest.mark.parametrize("flag", [_defined_param(f) for f in flags.names("move_mount")])
 def test_defined_flag_reaches_path_lookup(flag):
     """Every defined flag passes flag validation: nonexistent paths give ENOENT."""
     mount_admin()
