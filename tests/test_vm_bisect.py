@@ -122,7 +122,9 @@ def test_two_kernel_run_gives_each_kernel_its_own_verdict(tmp_path, monkeypatch)
     summary = {"kernels": {
         good.release: {"status": "ok", "passed": 3, "failed": 0, "errors": 0, "xpassed": 0, "skipped": 0},
         bad.release: {"status": "error", "reason": "WARNING: at fs/namespace.c", "passed": 1,
-                      "failed": 0, "errors": 0, "xpassed": 0, "skipped": 0}}}
+                      "failed": 1, "errors": 0, "xpassed": 0, "skipped": 0}},
+        "tests": {"suites/a.py::t1": {good.release: "PASS", bad.release: "PASS"},
+                  "suites/a.py::t2": {good.release: "PASS", bad.release: "FAIL"}}}
 
     def fake_run(self, cs, run_dir):
         run_dir.mkdir(parents=True)
@@ -133,6 +135,7 @@ def test_two_kernel_run_gives_each_kernel_its_own_verdict(tmp_path, monkeypatch)
     assert (got[good.release].verdict, got[good.release].exit) == ("good", 0)
     assert (got[bad.release].verdict, got[bad.release].exit) == ("bad", 6)
     assert got[bad.release].reason.startswith("WARNING") and got[good.release].counts["passed"] == 3
+    assert got[bad.release].failures == ["suites/a.py::t2"] and got[good.release].failures == []
 
 
 def test_a_kernel_the_runner_could_not_test_is_skipped_not_bad(tmp_path, monkeypatch):

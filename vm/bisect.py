@@ -55,6 +55,7 @@ class Probe:
     results: str | None = None  # the kernel's results directory
     counts: dict = field(default_factory=dict)
     reason: str | None = None
+    failures: list[str] = field(default_factory=list)  # FAIL/ERROR/XPASS test ids
 
 
 @dataclass
@@ -186,7 +187,9 @@ class RunnerProbe:
                 raise _stop(kc, run_dir)
             counts = {f: k[f] for f in ("passed", "failed", "errors", "xpassed", "skipped")} if k else {}
             reason = k.get("reason") if k else None
-            out[c.release] = Probe(c.release, v, kc, str(run_dir / c.release), counts, reason)
+            bad = [t for t, by in summary.get("tests", {}).items()
+                   if by.get(c.release) in ("FAIL", "ERROR", "XPASS")]
+            out[c.release] = Probe(c.release, v, kc, str(run_dir / c.release), counts, reason, bad)
             self.say(f"bisect: {c.release} ({c.version}): {v} -- exit {kc}, {fmt_counts(counts)}"
                      + (f", {reason}" if reason else ""))
         return out
