@@ -1,26 +1,44 @@
 """--ktap PATH: results in KTAP version 1, the kernel's own test output format
-(Documentation/dev-tools/ktap.rst), one result line per test as it finishes,
-so a watcher (the VM runner) can show progress n/N.
+(Documentation/dev-tools/ktap.rst), nested as kselftest's runner nests its
+test programs: a subtest per suite directory (suites/<dir>, else the test
+file's directory), holding one result line per case.
 
     KTAP version 1
-    1..N
-    ok 1 suites/a/test_x.py::test_pass
-    # suites/a/test_x.py::test_fail: call failed at suites/a/test_x.py:12
-    # assert 3 == 4
-    not ok 2 suites/a/test_x.py::test_fail
-    ok 3 ...::test_skip # SKIP needs root
-    ok 4 ...::test_known_defect # XFAIL reason
-    not ok 5 ...::test_hang # TIMEOUT 120 seconds
-    not ok 6 ...::test_bad_fixture # ERROR setup failed: RuntimeError: boom
+    1..2
+      KTAP version 1
+      # Subtest: suites/a
+      1..3
+      ok 1 suites/a/test_x.py::test_pass
+      # suites/a/test_x.py::test_fail: call failed at suites/a/test_x.py:12
+      # assert 3 == 4
+      not ok 2 suites/a/test_x.py::test_fail
+      ok 3 suites/a/test_x.py::test_skip # SKIP needs root
+      # Totals: pass:1 fail:1 xfail:0 xpass:0 skip:1 error:0
+    not ok 1 suites/a
+      KTAP version 1
+      # Subtest: suites/b
+      1..3
+      ok 1 suites/b/test_y.py::test_known_defect # XFAIL reason
+      not ok 2 suites/b/test_y.py::test_hang # TIMEOUT 120 seconds
+      not ok 3 suites/b/test_y.py::test_bad_fixture # ERROR setup failed: RuntimeError: boom
+      # Totals: pass:0 fail:1 xfail:1 xpass:0 skip:0 error:1
+    not ok 2 suites/b
     # Totals: pass:1 fail:2 xfail:1 xpass:0 skip:1 error:1
 
-The layout is flat (no subtest per suite directory): under xdist the cases of
-all directories finish interleaved, so a nested block could only be written
-once its whole directory is done, and the runner's live progress (top-level
-result lines, vm/qemu.py ktap_progress) and vm/report.py merge_ktap (which
-nests each kernel's file one level deeper) rely on one line per case.
+A suite fails if any of its cases does, and also if some of its cases did
+not run (an interrupted run; "# ERROR n of m tests did not run"); a suite
+whose every case skipped is "ok ... # SKIP".
+
+While pytest runs, the file is a flat KTAP document instead, one top-level
+result line per case as it finishes: under xdist the cases of all
+directories finish interleaved, so a directory's block can only be written
+once it is complete, and the VM runner's live progress (vm/qemu.py
+ktap_progress) and a guest that dies mid-run need every result as it
+comes. When pytest ends, the nested document replaces it in one rename: a
+reader sees either, both valid KTAP.
 """
 import collections
+import os
 import pathlib
 import re
 import textwrap
@@ -198,28 +216,53 @@ BUCKET = {"pass": "pass", "fail": "fail", "timeout": "fail", "xfail": "xfail", "
 NOT_OK = {"fail", "timeout", "error", "none", "xpass_strict"}
 
 
+def suite_of(nodeid: str) -> str:
+    """The suite directory a case belongs to: suites/<dir> for the suite's
+    own cases (their subdirectories included), else its file's directory."""
+    parts = nodeid.split("::")[0].split("/")
+    if len(parts) > 2 and parts[0] == "suites":
+        return "/".join(parts[:2])
+    return "/".join(parts[:-1]) or "."
+
+
+def _suite_result(n: int, suite: str, kinds: list[str], planned: int) -> str:
+    if any(k in NOT_OK for k in kinds):
+        return f"not ok {n} {suite}"
+    if len(kinds) < planned:
+        return f"not ok {n} {suite} # ERROR {planned - len(kinds)} of {planned} tests did not run"
+    if all(k == "skip" for k in kinds):
+        return f"ok {n} {suite} # SKIP all {len(kinds)} tests skipped"
+    return f"ok {n} {suite}"
+
+
+def _totals(kinds) -> str:
+    count = collections.Counter(BUCKET[k] for k in kinds)
+    return "# Totals: " + " ".join(f"{k}:{count[k]}" for k in TOTALS)
+
+
 class KtapWriter:
     def __init__(self, path, root):
         self.root = root
-        self.file = open(path, "w", buffering=1)
+        self.path = pathlib.Path(path).resolve()  # the rename at the end, wherever the cwd is then
+        self.file = open(self.path, "w", buffering=1)
         self.file.write("KTAP version 1\n")
         self.number = 0
-        self.planned = None
+        self.planned: list[str] | None = None
         self.reports = collections.defaultdict(list)
-        self.totals = collections.Counter()
+        self.done: dict[str, tuple[str, str, object]] = {}  # nodeid -> (name, kind, report)
 
-    def _plan(self, count):
+    def _plan(self, nodeids):
         if self.planned is None:
-            self.planned = count
-            self.file.write(f"1..{count}\n")
+            self.planned = list(nodeids)
+            self.file.write(f"1..{len(self.planned)}\n")
 
     def pytest_collection_finish(self, session):
         if session.items:
-            self._plan(len(session.items))
+            self._plan(item.nodeid for item in session.items)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node, ids):
-        self._plan(len(ids))
+        self._plan(ids)
 
     def pytest_runtest_logreport(self, report):
         self.reports[report.nodeid].append(report)
@@ -227,14 +270,40 @@ class KtapWriter:
     def pytest_runtest_logfinish(self, nodeid):
         kind, report = _verdict(self.reports.pop(nodeid, []))
         self.number += 1
-        self.totals[BUCKET[kind]] += 1
         name = _one_line(nodeid.replace("#", "_"))  # a description cannot hold "#"
+        self.done[nodeid] = (name, kind, report)
         # One write: a watcher never sees a case's diagnostics without its result.
         self.file.write("".join(l + "\n" for l in _result(self.number, name, kind, report, self.root)))
 
+    def nested(self) -> list[str]:
+        """The whole run, a subtest per suite directory, cases in collection
+        order; suites none of whose cases ran are left out (and the top
+        level says so, as kselftest does)."""
+        order = {nodeid: i for i, nodeid in enumerate(self.planned or [])}
+        planned = collections.Counter(suite_of(n) for n in self.planned or [])
+        suites = collections.defaultdict(list)
+        for nodeid in sorted(self.done, key=lambda n: order.get(n, len(order))):
+            suites[suite_of(nodeid)].append(self.done[nodeid])
+        names = list(dict.fromkeys([*planned, *suites]))
+        doc = ["KTAP version 1", f"1..{len(names)}"]
+        ran = [s for s in names if suites[s]]
+        for n, suite in enumerate(ran, 1):
+            cases, want = suites[suite], max(planned[suite], len(suites[suite]))
+            block = ["KTAP version 1", f"# Subtest: {suite}", f"1..{want}"]
+            for i, (name, kind, report) in enumerate(cases, 1):
+                block += _result(i, name, kind, report, self.root)
+            if want != len(cases):
+                block.append(f"# Planned tests != run tests ({want} != {len(cases)})")
+            block.append(_totals(kind for _, kind, _ in cases))
+            doc += ["  " + l for l in block]
+            doc.append(_suite_result(n, suite, [kind for _, kind, _ in cases], want))
+        if len(ran) != len(names):
+            doc.append(f"# Planned tests != run tests ({len(names)} != {len(ran)})")
+        doc.append(_totals(kind for _, kind, _ in self.done.values()))
+        return doc
+
     def pytest_unconfigure(self):
-        # kselftest's closing lines (ksft_print_cnts), after the last result.
-        if self.planned is not None and self.planned != self.number:
-            self.file.write(f"# Planned tests != run tests ({self.planned} != {self.number})\n")
-        self.file.write("# Totals: " + " ".join(f"{k}:{self.totals[k]}" for k in TOTALS) + "\n")
         self.file.close()
+        tmp = self.path.with_name(self.path.name + ".nested")
+        tmp.write_text("".join(l + "\n" for l in self.nested()))
+        os.replace(tmp, self.path)

@@ -154,6 +154,23 @@ class PrivateApt:
             raise RuntimeError(f"apt-get download left no {', '.join(missing)} in {self.debs}")
         return files
 
+    def download_candidate(self, package: str) -> Path:
+        """The candidate version of `package`, whatever its architecture
+        (linux-source-X.Y is "all"), fetched into <cache>/apt/debs unless
+        that version's file is there."""
+        self.update()
+        m = re.search(r"^\s*Candidate:\s*(\S+)", self._run("apt-cache", "policy", package), re.M)
+        if not m or m.group(1) == "(none)":
+            raise RuntimeError(f"{package} is not in the private index ({self.sources})")
+        pattern = f"{package}_{m.group(1).replace(':', '%3a')}_*.deb"
+        if not list(self.debs.glob(pattern)):
+            print(f"vm: apt-get download {package}={m.group(1)}", flush=True)
+            self._run("apt-get", "download", f"{package}={m.group(1)}")
+        found = list(self.debs.glob(pattern))
+        if not found:
+            raise RuntimeError(f"apt-get download left no {pattern} in {self.debs}")
+        return found[0]
+
 
 def deb_name(package: str, version: str, arch: str = "amd64") -> str:
     """The file name `apt-get download` gives: <pkg>_<version>_<arch>.deb with
