@@ -6,6 +6,7 @@ pytest_plugins = [
     "harness.features",   # before isolation, which imports it
     "harness.isolation",
     "harness.cleanup",    # the defer fixture
+    "harness.disruptive", # --disruptive and the disruptive marker
     "harness.upstream",
     "harness.defects",
     "harness.ktap",

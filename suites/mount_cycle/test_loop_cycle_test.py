@@ -145,6 +145,7 @@ def test_crossed_images_released(lc):
 # --- holders: C's filesystem or device keeps a file on P ----------------------
 class Holder:
     image = "fat"          # "fat", "fat4k" or "minix"
+    disruptive = None      # what host-global thing it touches (the disruptive marker)
 
     def check(self, lc):
         """In the parent, before the child: SKIP when a piece is missing."""
@@ -213,6 +214,7 @@ class Autofs(Holder):
 
 class ZramWriteback(Holder):
     image = "minix"
+    disruptive = "/sys/block/zram0 (zram0's backing device and size)"
 
     def check(self, lc):
         need(lambda: os.path.exists("/sys/block/zram0"), "zram", "CONFIG_ZRAM",
@@ -250,6 +252,7 @@ class ZramWriteback(Holder):
 
 
 class Binfmt(Holder):
+    disruptive = "a binfmt_misc registration"
     def check(self, lc):
         need_fs("binfmt_misc", "binfmt_misc", "CONFIG_BINFMT_MISC")
         os.mkdir(f"{lc.base}/bm")
@@ -339,6 +342,7 @@ class Ecryptfs(Holder):
 
 class Zloop(Holder):
     image = "fat4k"
+    disruptive = "/dev/zloop-control (creates zloop0)"
 
     def check(self, lc):
         need(lambda: os.path.exists("/dev/zloop-control"), "zloop", "CONFIG_BLK_DEV_ZONED_LOOP",
@@ -373,6 +377,7 @@ class Zloop(Holder):
 
 class MassStorage(Holder):
     image = "fat4k"
+    disruptive = "a configfs USB gadget bound to dummy_udc.0"
     CONFIGFS = "/sys/kernel/config"
 
     def check(self, lc):
@@ -456,6 +461,7 @@ class MassStorage(Holder):
 
 
 class MdBitmap(Holder):
+    disruptive = "/dev/md0 (creates and stops the array)"
     def check(self, lc):
         need(lambda: os.path.exists("/proc/mdstat"), "md_mod", "CONFIG_BLK_DEV_MD", "/proc/mdstat")
         need(lambda: "[raid1]" in open("/proc/mdstat").read(), "raid1", "CONFIG_MD_RAID1",
@@ -545,7 +551,8 @@ HOLDERS = [
 
 @pytest.mark.parametrize("holder", [
     pytest.param(cls, id=name, marks=[upstream(FILE, f"loop_cycle.{name}")]
-                 + ([pytest.mark.timeout(120)] if cls is MassStorage else []))
+                 + ([pytest.mark.timeout(120)] if cls is MassStorage else [])
+                 + ([pytest.mark.disruptive(cls.disruptive)] if cls.disruptive else []))
     for name, cls in HOLDERS])
 def test_holder_on_dead_mount_released(lc, holder):
     holder_cycle(lc, holder())
