@@ -108,7 +108,7 @@ def test_warning_on_the_console_makes_the_kernel_error_whatever_the_tests_said(
         fake, tmp_path, monkeypatch):
     monkeypatch.setenv("FAKE_SSH", "canned")
     ms = fake(**{"7.3": "running"})
-    live = ms.root / "results" / REL / "console.vagrant.log"
+    live = ms.root / ".vagrant/console/7.3.log"
     live.parent.mkdir(parents=True)
     live.write_text("[    1.0] Linux version 7.3.4\n" + WARN)
     m, summary = run_one(ms, "7.3", tmp_path)
@@ -117,6 +117,27 @@ def test_warning_on_the_console_makes_the_kernel_error_whatever_the_tests_said(
     assert report.exit_code(summary) == errors.KERNEL_CRASHED
     assert (m.results / "console.log").read_text() == live.read_text()
     assert WARN.strip() in (m.results / "error.txt").read_text()
+
+
+def test_only_the_boot_running_at_the_start_of_the_run_counts(fake, tmp_path, monkeypatch):
+    # libvirt appends to the console file across boots and machines
+    monkeypatch.setenv("FAKE_SSH", "canned")
+    ms = fake(**{"7.3": "running"})
+    live = ms.root / ".vagrant/console/7.3.log"
+    live.parent.mkdir(parents=True)
+    live.write_text("[    0.0] Linux version 7.3.4 (boot 1)\n" + WARN + "[    0.0] Linux version 7.3.4 (boot 2)\n")
+    m, summary = run_one(ms, "7.3", tmp_path)
+    assert (m.result.status, report.exit_code(summary)) == ("ok", errors.OK)
+    assert (m.results / "console.log").read_text() == "[    0.0] Linux version 7.3.4 (boot 2)\n"
+
+
+def test_without_a_console_file_the_guest_kernel_log_is_read(fake, tmp_path, monkeypatch):
+    monkeypatch.setenv("FAKE_SSH", "canned")
+    (tmp_path / "dmesg").write_text(WARN)
+    monkeypatch.setenv("FAKE_DMESG", str(tmp_path / "dmesg"))
+    m, summary = run_one(fake(**{"7.3": "running"}), "7.3", tmp_path)
+    assert (m.result.status, m.result.reason) == ("error", "console since boot: " + WARN.strip())
+    assert (m.results / "dmesg.txt").read_text() == WARN
 
 
 def test_guest_args_drop_the_host_side_options():
@@ -139,6 +160,7 @@ def pytest_run(tmp_path, *args, ssh="local", machines=None):
     state.parent.mkdir(parents=True)
     state.write_text(json.dumps(STATE))
     env = {**os.environ, "PATH": f"{FAKES}:{os.environ['PATH']}", "FAKE_SSH": ssh,
+           "VAGRANT_DOTFILE_PATH": str(tmp_path / "dot-vagrant"),
            "FAKE_VAGRANT": str(tmp_path / "vagrant.json"), "FAKE_GUEST": str(tmp_path / "guest"),
            "XDG_CACHE_HOME": str(tmp_path / "cache")}
     env.pop("MNTNS_VM", None)

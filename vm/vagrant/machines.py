@@ -10,6 +10,7 @@ Never a pass without the guest's own junit.xml."""
 from __future__ import annotations
 
 import io
+import os
 import shlex
 import shutil
 import subprocess
@@ -30,11 +31,16 @@ SSH_FAILED = 255  # ssh's own failure; the guest's pytest never exits 255
 # A guest that stops answering is noticed in about two minutes, not never.
 SSH_OPTIONS = ["-o", "ConnectTimeout=60", "-o", "ServerAliveInterval=15",
                "-o", "ServerAliveCountMax=8", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR"]
-CONSOLE = "console.vagrant.log"  # the live serial log (the Vagrantfile's path)
 
 
-def live_console(root: Path, release: str) -> Path:
-    return root / "results" / release / CONSOLE
+def dotfile(root: Path) -> Path:
+    """Vagrant's data directory of the project (VAGRANT_DOTFILE_PATH moves it)."""
+    return Path(root, os.environ.get("VAGRANT_DOTFILE_PATH", ".vagrant"))
+
+
+def live_console(root: Path, name: str) -> Path:
+    """A machine's serial console log, as the Vagrantfile names it."""
+    return dotfile(root) / "console" / f"{name}.log"
 
 
 @dataclass
@@ -103,12 +109,14 @@ class Runner:
         self.ms, self.cwd, self.args, self.ktap, self.timeout = ms, cwd, pytest_args, ktap, timeout_s
         self.accel = self.ms.state.get("accel")
         self.tmp = Path(tempfile.mkdtemp(prefix="mntns-vagrant-"))
+        self.cfg: dict[str, Path] = {}  # machine -> its ssh config file
 
     def close(self) -> None:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def run(self, m: Machine, results_dir: Path) -> None:
         started = time.monotonic()
+        boot = boot_offset(live_console(self.ms.root, m.name))
         res = m.result = qemu.VMResult(accel=self.accel or "", accel_reason="vagrant/setup")
         try:
             self._run(m, results_dir, res)
@@ -117,14 +125,14 @@ class Runner:
         except subprocess.TimeoutExpired:
             res.status, res.reason = "error", f"guest hung: no end of pytest within {self.timeout:.0f} s"
         res.wall_s = round(time.monotonic() - started, 1)
-        self._console(m, res)
+        self._console(m, res, boot)
 
     def _run(self, m: Machine, results_dir: Path, res: qemu.VMResult) -> None:
         if m.state != "running":
             m.results = self._dir(results_dir, m.kernel.name)
             res.status, res.reason = "infra", f"machine {m.name} is {m.state}, not running: vagrant up {m.name}"
             return
-        cfg = self.ms.ssh_config(m, self.tmp)
+        cfg = self.cfg[m.name] = self.ms.ssh_config(m, self.tmp)
         release = self._ssh(cfg, m, "uname -r", timeout=120)
         if release.returncode:
             m.results = self._dir(results_dir, m.kernel.name)
@@ -155,7 +163,7 @@ class Runner:
     def _dir(results_dir: Path, name: str) -> Path:
         d = results_dir / name
         d.mkdir(parents=True, exist_ok=True)
-        for f in (*RESULT_FILES, "pytest.log", "console.log", "error.txt"):
+        for f in (*RESULT_FILES, "pytest.log", "console.log", "dmesg.txt", "error.txt"):
             (d / f).unlink(missing_ok=True)
         return d
 
@@ -181,14 +189,26 @@ class Runner:
             return "infra", "guest wrote no junit.xml"
         return "ok", ""
 
-    def _console(self, m: Machine, res: qemu.VMResult) -> None:
-        """Kernel trouble on the serial console since the machine booted
-        makes the kernel ERROR whatever the tests said (vm/qemu.py's scan)."""
-        live = live_console(self.ms.root, m.kernel.release)
-        if not live.exists() or m.results == Path():
+    def _console(self, m: Machine, res: qemu.VMResult, boot: int) -> None:
+        """Kernel trouble on the serial console since the boot that was
+        running when the run started (a panic mid-run and the reboot after
+        it included) makes the kernel ERROR whatever the tests said
+        (vm/qemu.py's scan). Without the console file (another libvirt
+        host), the guest's own kernel log over ssh."""
+        if m.results == Path():
             return
-        shutil.copyfile(live, m.results / "console.log")
-        console = live.read_text(errors="replace")
+        live = live_console(self.ms.root, m.name)
+        if live.exists():
+            console = live.read_bytes()[boot:].decode(errors="replace")
+            (m.results / "console.log").write_text(console)
+        elif self.cfg.get(m.name) and res.status != "infra":
+            p = self._ssh(self.cfg[m.name], m, "sudo dmesg", timeout=120)
+            console = p.stdout if p.returncode == 0 else ""
+            (m.results / "dmesg.txt").write_text(console)
+            if p.returncode:
+                res.status, res.reason = "infra", f"no console log ({live}) and {_ssh_reason(m, p)}"
+        else:
+            console = ""
         errs = qemu.console_errors(console)
         if errs:
             res.status, res.reason = "error", f"console since boot: {errs[0]}"
@@ -196,6 +216,17 @@ class Runner:
             (m.results / "error.txt").write_text("\n".join([
                 res.reason, "", "--- end of pytest.log ---", qemu.tail(m.results / "pytest.log"), "",
                 "--- console excerpt ---", qemu.console_excerpt(console, errs), ""]))
+
+
+def boot_offset(console: Path) -> int:
+    """Where the last boot's kernel log starts in a console file that
+    libvirt appends to across boots (its banner, 'Linux version ...')."""
+    try:
+        data = console.read_bytes()
+    except OSError:
+        return 0
+    at = data.rfind(b"Linux version ")
+    return data.rfind(b"\n", 0, at) + 1 if at >= 0 else 0
 
 
 def _ssh_reason(m: Machine, p: subprocess.CompletedProcess, log: Path | None = None) -> str:

@@ -37,7 +37,8 @@ def pytest_addoption(parser):
 def created_on_disk(root: Path) -> list[str]:
     """Machines Vagrant has an id for (vagrant-libvirt writes
     .vagrant/machines/NAME/libvirt/id at create, removes it at destroy)."""
-    return sorted(p.parent.parent.name for p in root.glob(".vagrant/machines/*/libvirt/id"))
+    dotfile = Path(root, os.environ.get("VAGRANT_DOTFILE_PATH", ".vagrant"))
+    return sorted(p.parent.parent.name for p in dotfile.glob("machines/*/libvirt/id"))
 
 
 def under_suites(config) -> bool:
