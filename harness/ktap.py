@@ -168,6 +168,11 @@ def _verdict(reports) -> tuple[str, object]:
     call = next((r for r in reports if r.when == "call"), None)
     if call is not None and hasattr(call, "wasxfail"):
         return "xpass", call
+    # --rerun-failures (harness/isolation.py): an attempt that failed is
+    # logged with outcome "rerun" before the one that passed
+    reruns = [r for r in reports if r.outcome == "rerun"]
+    if call is not None and reruns:
+        return "flaky", reruns[0]
     return ("pass", call) if call is not None else ("none", None)
 
 
@@ -179,8 +184,9 @@ def _skip_reason(report) -> str:
 def _directive(kind: str, report) -> str:
     """The result line's '# DIRECTIVE data' part, '' for a plain pass or fail.
     SKIP, XFAIL, TIMEOUT and ERROR are ktap.rst's; XPASS is kselftest's
-    (ksft_test_result_code), which a KTAP parser reads, as ktap.rst says of
-    a directive it does not know, as the plain ok / not ok before it."""
+    (ksft_test_result_code), FLAKY the project's (--rerun-failures), which a
+    KTAP parser reads, as ktap.rst says of a directive it does not know, as
+    the plain ok / not ok before it."""
     if kind == "skip":
         return f"SKIP {_skip_reason(report)}"
     if kind in ("xfail", "xpass"):
@@ -191,6 +197,8 @@ def _directive(kind: str, report) -> str:
         return f"TIMEOUT {TIMEOUT_RE.search(_crash_message(report)).group(1)} seconds"
     if kind == "none":
         return "ERROR no result reported for this test"
+    if kind == "flaky":
+        return "FLAKY failed, then passed on a rerun"
     if kind == "error":
         first = _one_line(next(iter(_why(report)), ""))
         return f"ERROR {first}" if report.when == "call" else f"ERROR {report.when} failed: {first}"
@@ -199,7 +207,10 @@ def _directive(kind: str, report) -> str:
 
 def _result(n: int, name: str, kind: str, report, root) -> list[str]:
     """The case's lines: its failure text, then '<ok|not ok> n name [# directive]'."""
-    diag = _diagnostics(name, report, root) if report is not None and report.failed else []
+    failed = report is not None and (report.failed or kind == "flaky")
+    diag = _diagnostics(name, report, root) if failed else []
+    if kind == "flaky":  # the failure of the first attempt
+        diag[0] += " (first attempt)"
     directive = _directive(kind, report)
     line = f"{'not ok' if kind in NOT_OK else 'ok'} {n} {name}" + (f" # {directive}" if directive else "")
     return [*diag, line.rstrip()]
@@ -207,8 +218,10 @@ def _result(n: int, name: str, kind: str, report, root) -> list[str]:
 
 # Totals bucket per verdict: a timeout is a failure (pytest counts it so and
 # kselftest's totals have no timeout counter); a strict XPASS is xpass (its
-# result line still says "not ok").
-BUCKET = {"pass": "pass", "fail": "fail", "timeout": "fail", "xfail": "xfail", "xpass": "xpass",
+# result line still says "not ok"); a FLAKY case passed in the end (pytest
+# and the runner's gate count it so), its directive and diagnostics say it
+# failed first.
+BUCKET = {"pass": "pass", "flaky": "pass", "fail": "fail", "timeout": "fail", "xfail": "xfail", "xpass": "xpass",
           "xpass_strict": "xpass", "skip": "skip", "error": "error", "none": "error"}
 # What pytest counts as failed or error is "not ok" (ktap.rst: TIMEOUT and
 # ERROR should be); SKIP, XFAIL and a non-strict XPASS are "ok", as kselftest

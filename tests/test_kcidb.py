@@ -24,7 +24,7 @@ pytestmark = pytest.mark.no_fork  # the module-scoped pytest run is made once
 REPO = pathlib.Path(__file__).resolve().parent.parent
 
 CASES = """
-import pytest
+import pathlib, pytest
 
 @pytest.fixture
 def broken():
@@ -37,6 +37,11 @@ def test_skip(): pytest.skip("needs a thing")
 def test_known(): raise OSError(22, "Invalid argument")
 def test_fixed(): pass
 def test_wedges(): pass
+def test_flaky():
+    tried = pathlib.Path(__file__).with_name("tried")
+    if not tried.exists():
+        tried.write_text("once")
+        assert False, "the first attempt fails"
 @pytest.mark.parametrize("flag", [1 << 3, "a.b", "x-y", ""], ids=lambda v: f"1<<3" if v == 8 else v)
 def test_param(flag): pass
 """
@@ -76,16 +81,19 @@ RUN = {"command": ["pytest", "--kernel", "7.3"], "commit": "0" * 40, "dirty": Fa
 
 @pytest.fixture(scope="module")
 def junit(tmp_path_factory) -> pathlib.Path:
-    """junit.xml of CASES as the guest writes it (xunit1), known defects on."""
+    """junit.xml of CASES as the guest writes it (xunit1, each case in a
+    forked process), known defects on, a failing case rerun once."""
     where = tmp_path_factory.mktemp("pytest")
     (where / "conftest.py").write_text(f"import sys; sys.path.insert(0, {str(REPO)!r})\n"
-                                       "pytest_plugins = ['harness.defects']\n")
+                                       "pytest_plugins = ['harness.features', 'harness.isolation', "
+                                       "'harness.defects']\n")
     (where / "pytest.ini").write_text("[pytest]\n")
     (where / "test_k.py").write_text(CASES)
     (where / "defects.toml").write_text(DEFECTS.format(series="%d.%d" % kernel.version()[:2]))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "COV_"))}
     run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-o", "junit_family=xunit1",
-                          "--junitxml=junit.xml", "--known-defects=defects.toml"],
+                          "--junitxml=junit.xml", "--known-defects=defects.toml",
+                          "--rerun-failures=1"],
                          cwd=where, env=env, capture_output=True, text=True, timeout=120)
     assert (where / "junit.xml").exists(), run.stdout + run.stderr
     return where / "junit.xml"
@@ -124,7 +132,7 @@ def by_test(data, kernel_):
     run = next(t for t in data["tests"] if t["path"] == kcidb.PATH_ROOT and t["misc"].get("kernel_status")
                and t["id"].endswith(":" + kernel_))
     return {t["misc"]["nodeid"].split("::")[-1]: (t["status"], t) for t in data["tests"]
-            if t["build_id"] == run["build_id"] and t is not run}
+            if t["build_id"] == run["build_id"] and t is not run and "attempt" not in t["misc"]}
 
 
 def test_valid_against_the_latest_v5_schema(written):
@@ -142,9 +150,23 @@ def test_every_status(written):
         "test_known": "FAIL",     # XFAIL: the kernel does misbehave; its incident names the defect
         "test_fixed": "PASS",     # XPASS: the kernel behaves; the expectation is out of date
         "test_wedges": "SKIP",    # known defect with run = false: no verdict from this run
+        "test_flaky": "PASS",     # FLAKY: passed on its second attempt; the first is a FAIL of its own
         "test_param[1<<3]": "PASS", "test_param[a.b]": "PASS", "test_param[x-y]": "PASS", "test_param[]": "PASS"}
     outcomes = {name: t["misc"]["outcome"] for name, (_, t) in by_test(written, OK).items()}
-    assert [outcomes[n] for n in ("test_known", "test_fixed", "test_wedges")] == ["XFAIL", "XPASS", "XFAIL"]
+    assert [outcomes[n] for n in ("test_known", "test_fixed", "test_wedges", "test_flaky")] == [
+        "XFAIL", "XPASS", "XFAIL", "FLAKY"]
+
+
+def test_a_rerun_case_reports_every_attempt(written):
+    """--rerun-failures=1: the attempt before the last is a test run of its own."""
+    attempts = {t["misc"]["nodeid"].split("::")[-1]: (t["status"], t["path"]) for t in written["tests"]
+                if t["misc"].get("attempt") == 1 and t["build_id"].split(":")[1] == OK}
+    cases = by_test(written, OK)
+    assert attempts == {"test_flaky": ("FAIL", cases["test_flaky"][1]["path"]),
+                        "test_fail": ("FAIL", cases["test_fail"][1]["path"]),
+                        "test_error": ("ERROR", cases["test_error"][1]["path"]),
+                        "test_fixed": ("PASS", cases["test_fixed"][1]["path"])}
+    assert cases["test_flaky"][1]["misc"]["attempts"] == 2
 
 
 def test_failures_carry_their_text(written):

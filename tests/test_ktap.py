@@ -259,6 +259,27 @@ def test_while_running_a_flat_document_with_every_result_so_far(tmp_path):
     assert qemu.ktap_progress(tmp_path / "out.ktap") == qemu.Progress(2, 3, 0)
 
 
+FLAKY = {"suites/f/test_f.py": """import pathlib
+def test_flaky():
+    tried = pathlib.Path(__file__).with_name("tried")
+    if not tried.exists():
+        tried.write_text("once")
+        assert False, "the first attempt fails"
+"""}
+
+
+def test_flaky_is_said(tmp_path):
+    """--rerun-failures: a case that failed, then passed is ok (as the gate
+    counts it) with a FLAKY directive and its first failure's text."""
+    lines = run_cases(tmp_path, "--rerun-failures=1", "-k", "test_flaky", extra=FLAKY)
+    _, block = suites(lines)["suites/f"]
+    assert block[3:] == [
+        "# suites/f/test_f.py::test_flaky: call failed at suites/f/test_f.py:6 (first attempt)",
+        "# AssertionError: the first attempt fails", "# assert False",
+        "ok 1 suites/f/test_f.py::test_flaky # FLAKY failed, then passed on a rerun",
+        "# Totals: pass:1 fail:0 xfail:0 xpass:0 skip:0 error:0"]
+
+
 # --- the kernel's parser --------------------------------------------------
 
 @pytest.fixture(scope="module")

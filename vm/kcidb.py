@@ -17,7 +17,9 @@ What the objects stand for:
 - issues and incidents: a known defect (an XFAIL, harness/defects.py) is a
   FAIL of the test -- the kernel does misbehave -- with an incident linking it
   to the defect's issue: KCIDB v5 has no "waived"; triage is an issue whose
-  incidents mark the failures it explains. A fixed known defect (XPASS) is a
+  incidents mark the failures it explains. A FLAKY case (--rerun-failures)
+  is its last attempt's PASS and a FAIL for each attempt before it: KCIDB
+  keeps every run of a test. A fixed known defect (XPASS) is a
   PASS -- the kernel behaves -- with an incident saying the issue is absent
   (present=false): the expectation is out of date. A kernel complaint
   (WARN/BUG/oops, vm/crash.py) is an issue keyed by its fingerprint, with an
@@ -51,7 +53,7 @@ MAX_EXCERPT = 16384  # the schema's maxLength of log_excerpt
 
 # Project status -> KCIDB status (XFAIL/XPASS also get an incident).
 STATUS = {"PASS": "PASS", "FAIL": "FAIL", "ERROR": "ERROR", "SKIP": "SKIP", "XFAIL": "FAIL",
-          "XPASS": "PASS"}
+          "XPASS": "PASS", "FLAKY": "PASS"}
 # The runner's per-kernel status -> the status of the test standing for the run.
 RUN_STATUS = {"ok": "DONE", "error": "ERROR"}  # anything else (infra, interrupted): MISS
 
@@ -129,7 +131,7 @@ def read_junit(path: Path) -> tuple[dict[str, dict] | None, str | None]:
     for tc in root.iter("testcase"):
         nid, status = report.nodeid(tc), report.outcome(tc)
         el = next((e for e in (tc.find(t) for t in ("error", "failure", "skipped")) if e is not None), None)
-        case = {"status": status, "time": float(tc.get("time") or 0),
+        case = {"status": status, "time": float(tc.get("time") or 0), "attempts": report.attempts(tc),
                 "message": None if el is None else (el.get("message") or "").strip(),
                 "text": None if el is None else (el.text or "").strip()}
         prev = out.get(nid)
@@ -255,7 +257,26 @@ class Report:
         self.tests.append(test)
         if case["status"] in ("XFAIL", "XPASS") and message:
             self.known(tid, bid, test, message)
+        if case["attempts"] > 1:
+            self.reruns(test, case["attempts"])
         return tid
+
+    def reruns(self, test: dict, attempts: int) -> None:
+        """--rerun-failures: the attempts before the last one failed (a FLAKY
+        case's), or ended as the last did (pytest reruns what it counts as
+        failed). Each is a test run of its own on the same path and build:
+        KCIDB keeps every run of a test, so a FLAKY case shows as a FAIL and a
+        PASS, never as a pass alone. (junit.xml has the last attempt's text.)"""
+        test["misc"]["attempts"] = attempts
+        outcome = test["misc"]["outcome"]
+        status, outcome = ("FAIL", "FAIL") if outcome == "FLAKY" else (test["status"], outcome)
+        for n in range(1, attempts):
+            self.tests.append({
+                **{k: test[k] for k in ("build_id", "origin", "path", "environment")},
+                "id": f"{test['id']}:attempt{n}", "status": status,
+                "misc": {"nodeid": test["misc"]["nodeid"], "outcome": outcome, "attempt": n, "attempts": attempts,
+                         "message": f"attempt {n} of {attempts} (its text is in pytest's output, "
+                                    "not in junit.xml)"}})
 
     def known(self, tid: str, bid: str, test: dict, message: str) -> None:
         """The defect an XFAIL/XPASS names: an issue, and an incident that
