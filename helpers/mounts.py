@@ -138,11 +138,6 @@ def mountinfo(path="/proc/self/mountinfo"):
     return entries
 
 
-def mountinfo_text(pid="self"):
-    with open(f"/proc/{pid}/mountinfo") as f:
-        return f.read()
-
-
 # --- small building blocks the suites use over and over ----------------------
 def fs_registered(fstype):
     """Is `fstype` in /proc/filesystems?"""

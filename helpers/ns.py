@@ -8,7 +8,7 @@ import os
 
 from helpers import uapi
 from helpers.mounts import make_rprivate, set_propagation, tmpfs
-from helpers.sys import capset_effective, ffi, ioctl, setns, unshare
+from helpers.sys import capset_effective, ffi, ioctl, unshare
 
 
 def write_file(path, text):
@@ -99,10 +99,6 @@ def mnt_ns_info(fd, request=uapi.NS_MNT_GET_INFO):
     info = ffi.new("struct mnt_ns_info *", {"size": uapi.MNT_NS_INFO_SIZE_VER0})
     ret = ioctl(fd, request, info)
     return ret, {"size": info.size, "nr_mounts": info.nr_mounts, "mnt_ns_id": info.mnt_ns_id}
-
-
-def enter_mntns_fd(fd):
-    setns(fd, uapi.CLONE_NEWNS)
 
 
 def get_userns_fd(nsid, hostid, count=1):

@@ -16,7 +16,6 @@ import pytest
 
 from helpers import uapi
 from helpers.errors import errno_of
-from helpers.mounts import statmount
 from helpers.proc import in_child
 from helpers.newns import fs_context, fsmount_ns, setns_mnt, top_mount
 

@@ -15,7 +15,7 @@ from helpers.mounts import listmount, statmount
 from helpers.ns import enter_userns, mnt_ns_info, own_mntns_id, setup_userns
 from helpers.proc import in_child
 from helpers.sys import capset_effective
-from helpers.newns import fs_context, fsmount_ns, ns_mounts, setns_mnt, top_mount
+from helpers.newns import fs_context, fsmount_ns, ns_mounts, setns_mnt
 
 CLOEXEC, NS = uapi.FSMOUNT_CLOEXEC, uapi.FSMOUNT_NAMESPACE
 

@@ -4,7 +4,6 @@ mount_cover_test (upstream readdir_hold.h; its uffd constants are in
 helpers.uapi), and small waiting utilities. The libc calls and the two-way
 Partner child these tests use live in helpers.sys and helpers.proc."""
 import ctypes
-import errno
 import mmap
 import os
 import struct
@@ -101,6 +100,3 @@ def wait_until(pred, tries, delay):
             return True
         time.sleep(delay)
     return pred()
-
-
-ENOENT = errno.ENOENT

@@ -10,7 +10,6 @@ Behaviours pinned down:
   older caller namespace is allowed (the file's namespace is newer).
 """
 import errno
-import os
 
 import pytest
 

@@ -12,8 +12,7 @@ from helpers import uapi
 from helpers import sys as k
 from helpers.errors import raises_errno
 from helpers.mounts import listmount, statmount, tmpfs
-from helpers.ns import (caps_down, enter_userns, mnt_ns_info, ns_id, own_mntns_id,
-                        setup_userns)
+from helpers.ns import caps_down, enter_userns, mnt_ns_info, own_mntns_id
 from helpers.proc import in_child
 from helpers.sys import capset_effective
 from helpers.newns import ns_mounts, ns_table, open_tree_ns, setns_mnt
