@@ -200,3 +200,13 @@ def test_plugin_vagrant_with_what_cannot_run_in_machines_is_a_usage_error(tmp_pa
     p = pytest_run(tmp_path, *args)
     assert p.returncode == errors.USAGE
     assert "--vagrant runs suites/ inside the machines" in p.stderr
+
+
+def test_qemu_conf_gets_root_once(tmp_path):
+    from vm.vagrant import netns
+    conf = tmp_path / "qemu.conf"
+    conf.write_text('#user = "libvirt-qemu"\n')
+    assert netns.configure_qemu(conf) is True
+    assert netns.configure_qemu(conf) is False  # vagrant/setup again: no second block
+    assert conf.read_text().count('user = "root"') == 1
+    assert conf.read_text().startswith('#user = "libvirt-qemu"\n')

@@ -95,10 +95,15 @@ def _wait_socket(timeout: float = 30) -> None:
         time.sleep(0.5)
 
 
-def running_domains() -> list[str]:
-    p = subprocess.run(["virsh", "-c", "qemu:///system", "list", "--name"],
+def _virsh_names(command: str) -> list[str]:
+    """Names of the running domains ("list") or active networks ("net-list")."""
+    p = subprocess.run(["virsh", "-c", "qemu:///system", command, "--name"],
                        capture_output=True, text=True)
-    return [l for l in p.stdout.split() if l] if p.returncode == 0 else []
+    return p.stdout.split() if p.returncode == 0 else []
+
+
+def running_domains() -> list[str]:
+    return _virsh_names("list")
 
 
 def down(ns: str, say=print) -> int:
@@ -113,6 +118,10 @@ def down(ns: str, say=print) -> int:
         say(f"machines still running ({', '.join(domains)}): "
             "vagrant destroy -f (or vagrant halt) first")
         return errors.USAGE
+    for net in _virsh_names("net-list") if pid else []:
+        # each network's dnsmasq outlives libvirtd (and would hold the netns)
+        subprocess.run(["virsh", "-c", "qemu:///system", "net-destroy", net], capture_output=True)
+        say(f"network {net} stopped")
     for daemon, pidfile in reversed(DAEMONS):
         pid = pid_of(pidfile)
         if pid and in_netns(pid, ns):
