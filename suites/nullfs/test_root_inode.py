@@ -12,9 +12,10 @@ import pytest
 
 from helpers import sys as k
 from helpers import uapi
+from helpers.readdir import getdents
 from helpers.errors import raises_errno
 from helpers.mounts import statmount
-from suites.nullfs.nullfs_util import CONTEXTS, enter_empty, getdents
+from suites.nullfs.nullfs_util import CONTEXTS, enter_empty
 
 pytestmark = pytest.mark.requires("unshare_empty_mntns")
 
