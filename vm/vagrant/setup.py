@@ -91,7 +91,9 @@ def run() -> int:
                                 "run it with sudo")
     install_packages()
     old = config.load() or {}
-    labels = config.wanted_kernels([s for s in kernels.DEFAULT_SERIES])
+    # one machine per series: "all" is the runner's matrix, machine by machine
+    labels = [s for label in config.wanted_kernels(["all"])
+              for s in (kernels.DEFAULT_SERIES if label == "all" else [label])]
     machines, no_modules = prepare_kernels(labels)
     if not machines:
         raise errors.UsageError(f"none of {' '.join(labels)} can be a Vagrant machine (no modules)")
@@ -104,7 +106,7 @@ def run() -> int:
         netns.up(config.NETNS, say)
         netns.ensure_pool(POOL_DIR, say)
     box.ensure(say)
-    config.save({"kernels": list(machines), "box": config.BOX, "accel": accel,
+    config.save({"kernels": labels, "box": config.BOX, "accel": accel,
                  "tcg_cpu_model": config.TCG_CPU_MODEL, "uri": uri,
                  "netns": None if uri else config.NETNS,
                  "machines": machines, "no_modules": no_modules})
