@@ -84,7 +84,7 @@ def test_write_default_path_and_escaping(results):
 
 def test_group_of():
     assert html.group_of(FAILING) == "suites/nullfs"
-    assert html.group_of("test_top.py::t") == "."
+    assert html.group_of("test_top.py::t") == "(top level)"
 
 
 @pytest.mark.parametrize("bad", ["nothing", "empty"])

@@ -125,7 +125,7 @@ def blamed(k: dict) -> set[str]:
 def group_of(nid: str) -> str:
     """The suite directory of a node id ("suites/nullfs")."""
     path = nid.split("::", 1)[0]
-    return path.rsplit("/", 1)[0] if "/" in path else "."
+    return path.rsplit("/", 1)[0] if "/" in path else "(top level)"
 
 
 def statuses_in(tests: dict[str, dict], kernels: list[str]) -> list[str]:
@@ -144,15 +144,15 @@ def _counts(counter: Counter, statuses: list[str]) -> str:
 
 def _kernel_th(i: int, name: str, k: dict, counts: str) -> str:
     status = k.get("status") or "?"
-    # break a release at its "+" and "-", not inside "amd64"
-    kname = "<wbr>".join(_e(part) for part in re.split(r"(?=[+@-])", name))
-    lines = [f'<div class="kname">{kname}</div>',
+    # "7.3.4" large, "+deb13-cloud-amd64" (or "@<image hash>") small beneath
+    version, flavour = re.match(r"([^+@]*)(.*)", name).groups()
+    lines = [f'<div class="kname">{_e(version)}</div><div class="meta">{_e(flavour)}</div>',
              f'<div><span class="kst k-{_e(status)}">{_e(status)}</span> {counts}</div>',
-             f'<div class="meta">{_e(k.get("package") or "-")} · {_e(k.get("accel") or "-")}</div>']
+             f'<div class="meta">{" · ".join(_e(k[f]) for f in ("package", "accel") if k.get(f))}</div>']
     if status != "ok":
         lines.append(f'<div class="reason" title="{_e(k.get("reason"))}">{_e(k.get("reason"))}</div>')
     for c in complaints(k):
-        lines.append(f'<div class="crash" title="fingerprint {_e(c.get("fingerprint"))}">⚡ {_e(c.get("title"))}</div>')
+        lines.append(f'<div class="crash" title="{_e(c.get("title"))}">⚡ {_e(c.get("signature") or c.get("title"))}</div>')
     cls = "k" if status == "ok" else "k bad"
     return f'<th class="{cls}" data-k="{i}" tabindex="0">{"".join(lines)}</th>'
 
@@ -163,9 +163,13 @@ def _group(name: str, rows: list[tuple[int, str]], tests: dict, kernels: list[st
     head = (f'<tr class="g"><th class="t"><button class="tog" aria-expanded="true">{_e(name)}</button>'
             f' <span class="gn">{len(rows)}</span></th>'
             + "".join(f"<td>{_counts(c, statuses)}</td>" for c in per_kernel) + "</tr>")
-    body = []
+    body, file = [], None
     for i, nid in rows:
         short = nid[len(name) + 1:] if nid.startswith(name + "/") else nid
+        if short.split("::", 1)[0] != file:  # a row naming the file, then its tests by name
+            file = short.split("::", 1)[0]
+            body.append(f'<tr class="f"><th class="t">{_e(file)}</th><td colspan="{len(kernels)}"></td></tr>')
+        short = short.split("::", 1)[-1]
         cells = []
         for j, k in enumerate(kernels):
             s = tests[nid].get(k, MISSING)

@@ -27,7 +27,8 @@
     return p;
   }
   function writeHash(p) {
-    const enc = (s) => encodeURIComponent(s).replace(/%2C/g, ",");
+    // "/", ":" and "," kept readable in a link to a test (decodeURIComponent takes them either way)
+    const enc = (s) => encodeURIComponent(s).replace(/%2C/g, ",").replace(/%2F/g, "/").replace(/%3A/g, ":");
     const s = Object.entries(p).filter(([, v]) => v).map(([k, v]) => k + "=" + enc(v)).join("&");
     history.replaceState(null, "", s ? "#" + s : location.pathname + location.search);
   }
@@ -46,6 +47,11 @@
       tr.hidden = !ok;
       shown += ok;
     });
+    for (const f of table.querySelectorAll("tr.f")) {  // a file row goes with its tests
+      let next = f.nextElementSibling, any = false;
+      for (; next && next.dataset.t !== undefined; next = next.nextElementSibling) any = any || !next.hidden;
+      f.hidden = !any;
+    }
     for (const g of table.tBodies) {
       const n = g.querySelectorAll("tr[data-t]:not([hidden])").length;
       g.hidden = n === 0;
@@ -75,19 +81,24 @@
     return pre;
   }
   function crashBlock(crash, nodes) {
-    nodes.push(el("h3", "⚡ " + (crash.kind || "crash") + ": " + (crash.title || "")));
-    nodes.push(fields({fingerprint: crash.fingerprint, signature: crash.signature,
+    nodes.push(el("h3", "⚡ " + (crash.title || crash.kind || "crash")));
+    nodes.push(fields({kind: crash.kind, fingerprint: crash.fingerprint, signature: crash.signature,
                        "running then": (crash.tests || []).join("  "), "came after": crash.after}));
     if (crash.excerpt) nodes.push(el("pre", crash.excerpt));
   }
   function show(nodes, td) {
     dbody.replaceChildren(...nodes);
     detail.hidden = false;
+    document.body.style.paddingBottom = window.innerHeight / 2 + detail.offsetHeight + "px";  // the last rows can scroll above it
     table.querySelectorAll(".sel").forEach((c) => c.classList.remove("sel"));
     if (td) {
       td.classList.add("sel");
       td.closest("tbody").classList.remove("collapsed");
-      td.scrollIntoView({block: "center", inline: "nearest"});
+      td.scrollIntoView({block: "nearest", inline: "nearest"});
+      // a cell the (sticky) kernel headers or the panel cover goes to the middle of what they leave
+      const head = table.tHead.getBoundingClientRect().height, foot = window.innerHeight - detail.offsetHeight;
+      const r = td.getBoundingClientRect();
+      if (r.top < head || r.bottom > foot) window.scrollBy(0, r.top - (head + foot) / 2);
     }
   }
 
@@ -175,6 +186,7 @@
   });
   function close() {
     detail.hidden = true;
+    document.body.style.paddingBottom = "";
     table.querySelectorAll(".sel").forEach((c) => c.classList.remove("sel"));
     select({});
   }
