@@ -36,7 +36,7 @@ import pytest
 from helpers import kernel
 
 KEYS = {"test", "kernels", "reason", "failure", "evidence", "run", "ref", "seen", "expires"}
-REQUIRED = {"test", "kernels", "reason", "evidence"}
+REQUIRED = {"test", "kernels", "reason", "evidence", "ref", "seen"}
 _FAILURE = pytest.StashKey[re.Pattern]()
 _EXPIRED = pytest.StashKey[list]()
 _OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "==": operator.eq}

@@ -130,6 +130,22 @@ def clone3(fn, flags, exit_signal=signal.SIGCHLD, pidfd=False, **fields):
     return _collect(pid, rfd), (pidfd_buf[0] if pidfd else None)
 
 
+def clone3_nowait(fn, flags, exit_signal=signal.SIGCHLD, **fields):
+    """clone3(flags), run fn() in the child and _exit(0) (1 if it raised);
+    returns the child's pid at once, unreaped: for cases about a child's
+    lifetime as its parent sees it (the caller waits for it)."""
+    args = ksys.clone_args(flags, exit_signal, None, **fields)
+    pid = _clone3_holding_gil(args)
+    if pid == 0:
+        code = 1
+        try:
+            fn()
+            code = 0
+        finally:
+            os._exit(code)
+    return pid
+
+
 @contextmanager
 def reporting_child(fn):
     """waiting_child that also hands back fn()'s value: a forked child runs

@@ -14,7 +14,7 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 
 def entry(test, kernels, failure='"expected EINVAL"', extra=""):
     return (f'[[defect]]\ntest = "{test}"\nkernels = {kernels}\nreason = "r"\n'
-            f'failure = {failure}\nevidence = "e"\n{extra}')
+            f'failure = {failure}\nevidence = "e"\nref = "fs/x.c f()"\nseen = ["6.18.1"]\n{extra}')
 
 
 def test_defect_matches_series_and_point_release(tmp_path):
@@ -29,9 +29,10 @@ def test_defect_matches_series_and_point_release(tmp_path):
 @pytest.mark.parametrize("text, message", [
     (entry("t", '["6.18"]', failure=None).replace("failure = None\n", ""), "missing failure"),
     (entry("t", '["6.18"]', extra='kernel = "typo"\n'), "unknown key(s) kernel"),
+    (entry("t", '["6.18"]').replace('ref = "fs/x.c f()"\n', ""), "missing ref"),
     (entry("t", '["6.18"]', failure='"(unclosed"'), "failure is not a regex"),
     (entry("t", '["6.18", "7.x"]'), "kernel '7.x' is not a series"),
-    (entry("t", '["6.18"]', extra='seen = ["soon"]\n'), "kernel 'soon' is not a series"),
+    (entry("t", '["6.18"]').replace('["6.18.1"]', '["soon"]'), "kernel 'soon' is not a series"),
     (entry("t", '["6.18"]', extra='expires = "next year"\n'), "expires must be a TOML date"),
     ('[[defect]\n', "d.toml: "),
 ])
@@ -45,7 +46,7 @@ def test_bad_entries_are_a_usage_error_naming_the_entry(tmp_path, text, message)
 def test_an_error_names_the_line_of_its_entry(tmp_path):
     path = tmp_path / "d.toml"
     path.write_text("# header\n\n" + entry("t", '["6.18"]') + "\n" + entry("u", '["6.18"]', extra='tset = 1\n'))
-    with pytest.raises(pytest.UsageError, match=re.escape(f"{path}:10: defect 2 (u): unknown key(s) tset")):
+    with pytest.raises(pytest.UsageError, match=re.escape(f"{path}:12: defect 2 (u): unknown key(s) tset")):
         defects.load(path, (6, 18, 44))
 
 

@@ -20,6 +20,7 @@ from helpers import uapi
 from helpers.errors import raises_errno
 from helpers.mounts import count_mounts, listmount, statmount
 from helpers.ns import enter_userns
+from helpers import proc
 from helpers.proc import clone3
 from suites.empty_mntns.common import (build_root_from_nothing, drop_cap_sys_admin,
                                        root_and_cwd_ids, self_binds)
@@ -250,6 +251,45 @@ def test_setns_into_child_mntns():
     finally:
         os.close(go_w)
         _, status = os.waitpid(middle, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+@fixture
+@pytest.mark.userns
+def test_upstream_setns_into_child_sequence_races_with_the_child_exit():
+    """Why upstream's setns_into_child_mntns FAILs on Debian's 7.1.3, 7.1.13
+    and 7.2.13 (its process exits 5: open("/proc/<child>/ns/mnt") failed) and
+    PASSes on 7.3.4, while the twin above PASSes on all: upstream's child
+    "waits" by read()ing the WRITE end of its pipe, which fails at once with
+    EBADF, so it exits before its parent opens its namespace file unless the
+    parent gets there first. A task that has exited has no nsproxy
+    (exit_task_namespaces), so mntns_get() returns NULL and
+    proc_ns_get_link() -> ns_get_path() fails with ENOENT (fs/nsfs.c,
+    fs/namespace.c): the verdicts follow the scheduler, not the kernels.
+    Here upstream's exact tree, with its parent opening the file after the
+    child exited (upstream's losing order, made certain): ENOENT on every
+    kernel, and the child's read() on its write end is EBADF."""
+    enter_userns()
+    r, w = os.pipe()
+
+    def inner():
+        os.write(w, b"r")
+        try:
+            os.read(w, 1)  # upstream's barrier
+            os.write(w, b"?")
+        except OSError as e:
+            os.write(w, bytes([e.errno]))
+
+    pid = proc.clone3_nowait(inner, uapi.CLONE_EMPTY_MNTNS)
+    os.close(w)
+    try:
+        got = b"".join(iter(lambda: os.read(r, 2), b""))  # to EOF: the child is gone
+        assert got == b"r" + bytes([errno.EBADF]), f"the child's barrier read() gave {got!r}"
+        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)  # exited, not yet reaped
+        with raises_errno(errno.ENOENT):
+            os.open(f"/proc/{pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+    finally:
+        _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
 
 

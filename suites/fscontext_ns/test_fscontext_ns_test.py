@@ -68,13 +68,21 @@ def create_from_child(fsname, nest):
                  marks=upstream(FILE, "fscontext_ns.overlay.create_from_descendant_userns")),
 ])
 def test_create_from_descendant_userns(fsname, expected):
-    """CMD_CREATE from the ancestor user namespace fails with `expected` and
-    the kernel does not WARN. overlay: EINVAL, not upstream's EIO (see
-    module docstring)."""
+    """CMD_CREATE from the ancestor user namespace fails with `expected`.
+    overlay: EINVAL, not upstream's EIO (see module docstring)."""
+    setup_userns()
+    err = create_from_child(fsname, nest=True)
+    assert err == expected, f"CMD_CREATE gave {errname(err)}, expected {errname(expected)}"
+
+
+@pytest.mark.parametrize("fsname", ["binfmt_misc", "overlay"])
+def test_create_from_descendant_userns_does_not_warn(fsname):
+    """The same sequence leaves no WARN in the kernel log (6.18 WARNs in
+    bm_fill_super/ovl_fill_super). Its own test, so that a kernel log this
+    user cannot read SKIPs only this check, never the errno verdict above."""
     with no_new_warnings():
         setup_userns()
-        err = create_from_child(fsname, nest=True)
-    assert err == expected, f"CMD_CREATE gave {errname(err)}, expected {errname(expected)}"
+        create_from_child(fsname, nest=True)
 
 
 @upstream(FILE, "global.create_from_same_userns")
