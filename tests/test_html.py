@@ -80,6 +80,7 @@ def test_write_default_path_and_escaping(results):
     assert "<i>" not in page  # every id and text from the results is escaped
     assert "&lt;i&gt;x&lt;/i&gt;&amp;amp;" in page
     assert "http" not in page.replace("http-equiv", "")  # nothing to load from a network
+    assert "⚡ WARNING: in do_umount (fs/namespace.c)" in page  # the crash in its kernel's header
 
 
 def test_group_of():
@@ -183,6 +184,7 @@ def test_page_in_browser_filters_from_the_url(results, tmp_path):
     assert visible(dom(page, "status=FAIL", tmp_path)) == {FAILING}
     assert visible(dom(page, "status=xpass,crash", tmp_path)) == {
         "suites/open_tree_ns/test_b.py::test_fixed", BLAMED}
+    assert visible(dom(page, "q=" + quote("<i>x"), tmp_path)) == {NASTY}
 
 
 @browser
@@ -197,3 +199,5 @@ def test_page_in_browser_opens_a_cell_from_the_url(results, tmp_path):
     crash = json.loads((results / "summary.json").read_text())["kernels"][CRASHED]["crash"]
     assert crash["fingerprint"] in d.detail and "Call Trace:\npath_umount+0x3c/0x90" in d.detail
     assert "[ 9.1] WARNING: CPU: 0 <b>" in d.detail  # the console excerpt from error.txt
+    d = dom(page, f"kernel={quote(UNTESTED, safe='')}", tmp_path)  # a kernel's header, opened
+    assert "infra" in d.detail and "virtiofsd did not start" in d.detail
