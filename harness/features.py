@@ -36,7 +36,8 @@ _KEY = pytest.StashKey[dict]()
 def pytest_addoption(parser):
     group = parser.getgroup("mntns", "mount-namespace conformance")
     group.addoption("--strict-features", action="store_true",
-                    help="FAIL (not SKIP) when a feature is missing on a kernel release that should have it")
+                    help="FAIL (not SKIP) the tests that require a feature missing on a release at or "
+                         "past its first release (docs/features.md)")
     group.addoption("--features-json", metavar="PATH",
                     help="write the feature probe results as JSON to PATH")
 
@@ -186,7 +187,7 @@ def markdown():
            "Debian's kernels (6.12 for anything present on 6.12, the oldest series tested;",
            "the later series for a feature that appeared between two tested ones). It drives:",
            "",
-           "- `suites/features/test_features.py::test_release_has_feature[<feature>]`, on every run:",
+           "- `suites/features/test_release_features.py::test_release_has_feature[<feature>]`, every run:",
            "  PASS when the probe finds the feature on a release at or past its first release,",
            "  FAIL when it finds it missing there, SKIP (with the reason) on an older release, a",
            "  release that is not a version number, or a probe that could not decide;",
@@ -210,7 +211,8 @@ def markdown():
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m harness.features", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m harness.features",
+                                     description=__doc__.split("\n")[0])
     parser.add_argument("--markdown", action="store_true", help="print docs/features.md")
     args = parser.parse_args(argv)
     if not args.markdown:
