@@ -210,14 +210,41 @@ def markdown():
     return "\n".join(out) + "\n"
 
 
+def add_measured(path, into=MEASURED):
+    """Merge probe results into docs/features-measured.json: a VM run's
+    merged features.json ({kernel: {feature: answer}}) or one kernel's
+    --features-json ({"release": ..., "features": {...}}). Only yes/no
+    answers are kept; a kernel measured again is updated feature by feature."""
+    data = json.loads(pathlib.Path(path).read_text())
+    if isinstance(data.get("features"), dict):
+        data = {data["release"]: data["features"]}
+    measured = json.loads(into.read_text())
+    for release, found in data.items():
+        kernel.version(release)  # a kernel name, not a results directory
+        row = measured["kernels"].setdefault(release, {})
+        row.update({k: v for k, v in found.items() if isinstance(v, bool)})
+    measured["kernels"] = dict(sorted(measured["kernels"].items(),
+                                      key=lambda kv: kernel.version(kv[0])))
+    into.write_text(json.dumps(measured, indent=1) + "\n")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m harness.features",
                                      description=__doc__.split("\n")[0])
     parser.add_argument("--markdown", action="store_true", help="print docs/features.md")
+    parser.add_argument("--add-measured", metavar="JSON",
+                        help="merge probe results (pytest --features-json=JSON, with or without "
+                             "--kernel) into docs/features-measured.json")
     args = parser.parse_args(argv)
-    if not args.markdown:
-        parser.error("nothing to do: use --markdown")
-    sys.stdout.write(markdown())
+    if not (args.markdown or args.add_measured):
+        parser.error("nothing to do: use --markdown or --add-measured JSON")
+    if args.add_measured:
+        try:
+            add_measured(args.add_measured)
+        except (OSError, ValueError, KeyError, AttributeError) as e:
+            parser.error(f"{args.add_measured}: not a features.json: {e}")
+    if args.markdown:
+        sys.stdout.write(markdown())
 
 
 if __name__ == "__main__":

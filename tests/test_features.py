@@ -123,3 +123,19 @@ def test_strict_mode_fails_missing_feature_on_release_that_should_have_it(inner)
 @pytest.mark.parametrize("release", ["6.18.44", "custom-kernel"])
 def test_older_or_unparsable_release_skips_even_in_strict_mode(inner, release):
     inner(release, "--strict-features").assert_outcomes(skipped=2)
+
+
+@pytest.mark.parametrize("data", [
+    {"7.4.1+deb14-cloud-amd64": {"nullfs_root": True, "listns": "unknown: EPERM"}},
+    {"release": "7.4.1+deb14-cloud-amd64", "features": {"nullfs_root": True, "listns": "unknown: x"}},
+])
+def test_add_measured_merges_yes_no_answers_in_release_order(tmp_path, data):
+    into = tmp_path / "measured.json"
+    into.write_text(json.dumps({"how": "h", "kernels": {"7.3.4": {"nullfs_root": True},
+                                                        "6.12.1": {"nullfs_root": False}}}))
+    given = tmp_path / "features.json"
+    given.write_text(json.dumps(data))
+    features.add_measured(given, into)
+    kernels = json.loads(into.read_text())["kernels"]
+    assert list(kernels) == ["6.12.1", "7.3.4", "7.4.1+deb14-cloud-amd64"]
+    assert kernels["7.4.1+deb14-cloud-amd64"] == {"nullfs_root": True}
