@@ -53,6 +53,7 @@ kernels = ["{series}"]
 reason = "copying drops MNT_UNBINDABLE (clone_mnt)"
 failure = "Invalid argument"
 ref = "fs/namespace.c clone_mnt()"
+seen = ["7.1.13"]
 evidence = "7.1.13 in the VM runner: OSError EINVAL"
 
 [[defect]]
@@ -60,6 +61,8 @@ test = "test_k.py::test_fixed"
 kernels = ["{series}"]
 reason = "was broken before 7.2"
 failure = "EPERM"
+ref = "fixed by 'mount: a fix' (7.2)"
+seen = ["7.1.13"]
 evidence = "7.1.13 in the VM runner"
 
 [[defect]]
@@ -67,6 +70,8 @@ test = "test_k.py::test_wedges"
 kernels = ["{series}"]
 reason = "oopses in umount_tree"
 run = false
+ref = "fs/namespace.c umount_tree()"
+seen = ["7.1.13"]
 evidence = "7.1.13 console: BUG"
 """
 
@@ -95,7 +100,7 @@ def junit(tmp_path_factory) -> pathlib.Path:
                           "--junitxml=junit.xml", "--known-defects=defects.toml",
                           "--rerun-failures=1"],
                          cwd=where, env=env, capture_output=True, text=True, timeout=120)
-    assert (where / "junit.xml").exists(), run.stdout + run.stderr
+    assert run.returncode == 1 and (where / "junit.xml").exists(), run.stdout + run.stderr  # 1: failed tests
     return where / "junit.xml"
 
 
