@@ -1,8 +1,9 @@
 """python -m bench: container root set-up by the classic and the new
 mount-namespace methods, in containers per second (issue 11).
 
-    python -m bench [-n N] [--sizes 30,300,3000] [--parallel 1,2] [--methods LIST]
-                    [--json FILE] [--plot FILE.png] [--no-syscalls]
+    python -m bench [-n N] [--max-seconds S] [--repeat R] [--sizes 30,300,3000]
+                    [--parallel 1,2] [--methods LIST] [--json FILE] [--plot FILE.png]
+                    [--no-syscalls]
 
 As root, on the running kernel (in a VM: python -m vm exec --kernel K --
 .venv/bin/python -m bench ...). For each mount-table size (the benchmark's
@@ -72,14 +73,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="numbers of creator processes at once (default 1,2)")
     p.add_argument("--methods", type=_methods, default=METHODS, metavar="LIST",
                    help=f"default: {','.join(m.name for m in METHODS)}")
+    p.add_argument("--max-seconds", type=float, default=None, metavar="S",
+                   help="stop each timing after S seconds, whatever N (slow guests); "
+                        "containers/s is then over the containers made")
     p.add_argument("--repeat", type=int, default=3, metavar="R",
                    help="time each configuration R times and report the median (default 3)")
     p.add_argument("--json", metavar="FILE", help="write the results as JSON")
     p.add_argument("--plot", metavar="FILE.png", help="plot containers/s against mount-table size")
     p.add_argument("--no-syscalls", action="store_true", help="skip the strace pass")
     opts = p.parse_args(argv)
-    if opts.n < 1 or opts.repeat < 1:
-        p.error("-n and --repeat need a number >= 1")
+    if opts.n < 1 or opts.repeat < 1 or (opts.max_seconds is not None and opts.max_seconds <= 0):
+        p.error("-n and --repeat need a number >= 1, --max-seconds one > 0")
     if opts.n < max(opts.parallel):
         p.error(f"-n {opts.n} is fewer containers than creators ({max(opts.parallel)})")
     return opts
@@ -120,7 +124,8 @@ def main(argv: list[str]) -> int:
 def run(opts, loop) -> dict:
     avail = {m.name: availability(m) for m in opts.methods}
     doc = {"schema": 1, "kernel": os.uname().release, "machine": os.uname().machine, "accel": accel(),
-           "cpus": os.cpu_count(), "n": opts.n, "repeat": opts.repeat, "sizes": opts.sizes, "parallel": opts.parallel,
+           "cpus": os.cpu_count(), "n": opts.n, "max_seconds": opts.max_seconds, "repeat": opts.repeat,
+           "sizes": opts.sizes, "parallel": opts.parallel,
            "loop": "C via cffi API mode (bench/loop.c), clone(CLONE_VM|CLONE_VFORK) per container",
            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
            "methods": {m.name: {"summary": m.summary, "available": avail.get(m.name, (True, None))[0],
@@ -131,8 +136,7 @@ def run(opts, loop) -> dict:
     try:
         for i, size in enumerate(opts.sizes):
             mounts = stage.inflate(size)
-            for m in [FLOOR, *opts.methods]:
-                doc["results"] += configuration(opts, loop, stage, m, size, mounts, avail.get(m.name))
+            doc["results"] += one_size(opts, loop, stage, size, mounts, avail)
             if i == 0 and not opts.no_syscalls:
                 count_syscalls(doc, opts, stage)
     finally:
@@ -144,34 +148,45 @@ def run(opts, loop) -> dict:
     return doc
 
 
-def configuration(opts, loop, stage, m, size: int, mounts: int, avail) -> list[dict]:
-    """One row per number of parallel creators."""
-    base = {"method": m.name, "mounts_target": size, "mounts": mounts, "status": "ok",
-            "containers": None, "seconds": None, "containers_per_s": None, "end_state": None,
-            "runs_per_s": None, "error": None, "reason": None}
-    rows = [{**base, "parallel": p} for p in opts.parallel]
-    runs, why = avail or (True, None)
-    if not runs:
-        for r in rows:
-            r.update(status="unavailable", reason=why)
-        say(f"{m.name}: unavailable: {why}")
-        return rows
-    wrong = measure.end_state(loop, m, stage) if m is not FLOOR else None
-    for r in rows:
-        r["reason"] = why
-        if wrong:  # a fast wrong method cannot win: it is not timed
-            r.update(status="error", end_state=wrong, error=f"end state: {wrong}")
-            continue
-        r["end_state"] = "n/a (no set-up)" if m is FLOOR else "ok"
-        t = measure.repeated(loop, m, stage.rootfs, opts.n, r["parallel"], opts.repeat)
-        r.update(t)
-        if t["error"]:
-            r["status"] = "error"
-        say(f"{m.name:13} mounts={mounts:<5} P={r['parallel']}: "
-            + (f"{r['containers_per_s']:.0f}/s" if r["containers_per_s"] else r["error"]))
-    if wrong:
-        say(f"{m.name}: WRONG END STATE: {wrong}")
-    return rows
+def one_size(opts, loop, stage, size: int, mounts: int, avail: dict) -> list[dict]:
+    """Rows for every method and P at one mount-table size. The timings are
+    interleaved (repeat > P > method), so a change in the machine's load
+    during the run hits every method alike, not the ones timed last."""
+    rows = {}
+    for m in [FLOOR, *opts.methods]:
+        runs, why = avail.get(m.name) or (True, None)
+        wrong = measure.end_state(loop, m, stage) if runs and m is not FLOOR else None
+        for p in opts.parallel:
+            rows[m.name, p] = r = {
+                "method": m.name, "mounts_target": size, "mounts": mounts, "parallel": p,
+                "status": "ok" if runs else "unavailable", "containers": None, "seconds": None,
+                "containers_per_s": None, "runs_per_s": [], "reason": why, "error": None,
+                "end_state": None if not runs else "n/a (no set-up)" if m is FLOOR else "ok"}
+            if wrong:  # a fast wrong method cannot win: it is not timed
+                r.update(status="error", end_state=wrong, error=f"end state: {wrong}")
+        say(f"{m.name}: unavailable: {why}" if not runs else
+            f"{m.name}: WRONG END STATE: {wrong}" if wrong else f"{m.name}: end state ok, mounts={mounts}")
+    for _ in range(opts.repeat):
+        for p in opts.parallel:
+            for m in [FLOOR, *opts.methods]:
+                r = rows[m.name, p]
+                if r["status"] == "ok":
+                    timing(r, measure.timed(loop, m, stage.rootfs, opts.n, p, opts.max_seconds))
+    for r in rows.values():
+        if r["runs_per_s"] and r["status"] == "ok":  # the median run's numbers
+            r.update(sorted(r.pop("_runs"), key=lambda t: t["containers_per_s"])[len(r["runs_per_s"]) // 2])
+        r.pop("_runs", None)
+    return list(rows.values())
+
+
+def timing(r: dict, t: dict) -> None:
+    if t["error"]:
+        r.update(status="error", error=t["error"])
+    else:
+        r.setdefault("_runs", []).append(t)
+        r["runs_per_s"].append(t["containers_per_s"])
+    say(f"{r['method']:13} mounts={r['mounts']:<5} P={r['parallel']}: "
+        + (f"{t['containers_per_s']:.0f}/s" if t["containers_per_s"] else t["error"]))
 
 
 def count_syscalls(doc: dict, opts, stage) -> None:

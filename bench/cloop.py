@@ -39,11 +39,12 @@ struct bench_ctx {
     const char *rootfs;
     int step;
     int err;
+    long done;
 };
 """
 CDEF = CTX + """
 int bench_one(int method, struct bench_ctx *ctx);
-long long bench_loop(int method, long n, struct bench_ctx *ctx);
+long long bench_loop(int method, long n, long long max_ns, struct bench_ctx *ctx);
 """
 SYSCALLS = ["unshare", "mount", "umount2", "pivot_root", "open_tree", "setns", "fsopen",
             "fsconfig", "fsmount", "move_mount"]

@@ -1,6 +1,8 @@
 """python -m bench.count METHOD ROOTFS N: N containers of METHOD in the C
-loop, untimed (bench/syscalls.py runs this under strace). Runs in the mount
-namespace it is started in: the benchmark's private one."""
+loop, untimed. bench/syscalls.py runs it to count syscalls: it prints
+"ready" once started and waits for a line on stdin, so strace attaches after
+the Python start-up, not before. Runs in the mount namespace it is started
+in: the benchmark's private one."""
 import sys
 
 from bench import cloop
@@ -12,7 +14,9 @@ def main(argv):
     method, rootfs, n = BY_NAME[argv[0]], argv[1], int(argv[2])
     loop = cloop.load()
     ctx, _keep = make_ctx(loop, rootfs)
-    if loop.lib.bench_loop(method.index, n, ctx) < 0:
+    print("ready", flush=True)
+    sys.stdin.readline()
+    if loop.lib.bench_loop(method.index, n, 0, ctx) < 0:
         sys.exit(f"bench.count: {method.name}: {step_name(method, ctx.step, ctx.err)}")
     return 0
 

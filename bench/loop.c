@@ -132,10 +132,12 @@ static int child(void *arg)
 	_exit(bench_one(j->method, j->ctx) ? 1 : 0);
 }
 
-/* n containers one after the other; the elapsed CLOCK_MONOTONIC ns, or -1
- * with ctx->step/err: step -1 clone failed, -2 the child died otherwise,
- * > 0 the method's failing step (written by the child: it shares our memory). */
-long long bench_loop(int method, long n, struct bench_ctx *ctx)
+/* Up to n containers one after the other, stopping after max_ns (0: no
+ * limit); ctx->done says how many. Returns the elapsed CLOCK_MONOTONIC ns,
+ * or -1 with ctx->step/err: step -1 clone failed, -2 the child died
+ * otherwise, > 0 the method's failing step (written by the child: it shares
+ * our memory). */
+long long bench_loop(int method, long n, long long max_ns, struct bench_ctx *ctx)
 {
 	struct job j = { method, ctx };
 	struct timespec a, b;
@@ -144,6 +146,7 @@ long long bench_loop(int method, long n, struct bench_ctx *ctx)
 			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
 
 	ctx->step = ctx->err = 0;
+	ctx->done = 0;
 	if (stack == MAP_FAILED) {
 		ctx->step = -1;
 		ctx->err = errno;
@@ -152,6 +155,12 @@ long long bench_loop(int method, long n, struct bench_ctx *ctx)
 	clock_gettime(CLOCK_MONOTONIC, &a);
 	for (long i = 0; i < n; i++) {
 		int status;
+
+		if (max_ns && i) {
+			clock_gettime(CLOCK_MONOTONIC, &b);
+			if ((b.tv_sec - a.tv_sec) * 1000000000LL + (b.tv_nsec - a.tv_nsec) > max_ns)
+				break;
+		}
 		pid_t pid = clone(child, stack + STACK_SIZE, CLONE_VM | CLONE_VFORK | SIGCHLD, &j);
 
 		if (pid < 0) {
@@ -166,6 +175,7 @@ long long bench_loop(int method, long n, struct bench_ctx *ctx)
 			}
 			goto out;
 		}
+		ctx->done++;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &b);
 	ret = (b.tv_sec - a.tv_sec) * 1000000000LL + (b.tv_nsec - a.tv_nsec);

@@ -20,24 +20,28 @@ def make_ctx(loop, rootfs: str):
     return ctx, path  # the caller keeps `path` alive as long as ctx
 
 
-def _creator(chan, loop, method: Method, rootfs: str, n: int, warmup: int) -> dict:
-    """One creator process: warm up, say so, wait for the start, run n containers."""
+def _creator(chan, loop, method: Method, rootfs: str, n: int, warmup: int, max_ns: int) -> dict:
+    """One creator process: warm up, say so, wait for the start, run up to n
+    containers (or until max_ns has passed)."""
     ctx, _keep = make_ctx(loop, rootfs)
-    if warmup and loop.lib.bench_loop(method.index, warmup, ctx) < 0:
+    if warmup and loop.lib.bench_loop(method.index, warmup, max_ns // 10, ctx) < 0:
         chan.send("ready")
-        return {"ns": None, "error": step_name(method, ctx.step, ctx.err)}
+        return {"done": 0, "error": step_name(method, ctx.step, ctx.err)}
     chan.send("ready")
     chan.recv()
-    ns = loop.lib.bench_loop(method.index, n, ctx)
-    return {"ns": ns, "error": None} if ns >= 0 else {"ns": None, "error": step_name(method, ctx.step, ctx.err)}
+    if loop.lib.bench_loop(method.index, n, max_ns, ctx) < 0:
+        return {"done": ctx.done, "error": step_name(method, ctx.step, ctx.err)}
+    return {"done": ctx.done, "error": None}
 
 
-def timed(loop, method: Method, rootfs: str, n: int, parallel: int) -> dict:
-    """n containers in total by `parallel` creator processes started together:
-    {"containers", "seconds", "containers_per_s", "error"}."""
+def timed(loop, method: Method, rootfs: str, n: int, parallel: int, max_s: float | None = None) -> dict:
+    """Up to n containers in total by `parallel` creator processes started
+    together, each stopping after max_s: {"containers", "seconds",
+    "containers_per_s", "error"}."""
     per = [n // parallel + (i < n % parallel) for i in range(parallel)]
     warmup = min(20, max(1, n // 20))
-    creators = [Partner(_creator, loop, method, rootfs, count, warmup) for count in per]
+    max_ns = int(max_s * 1e9) if max_s else 0
+    creators = [Partner(_creator, loop, method, rootfs, count, warmup, max_ns) for count in per]
     for c in creators:
         c.recv()
     t0 = time.monotonic()
@@ -45,23 +49,12 @@ def timed(loop, method: Method, rootfs: str, n: int, parallel: int) -> dict:
         c.send("go")
     results = [c.join() for c in creators]
     seconds = time.monotonic() - t0
+    done = sum(r["done"] for r in results)
     errors = [r["error"] for r in results if r["error"]]
     if errors:
-        return {"containers": n, "seconds": None, "containers_per_s": None, "error": errors[0]}
-    return {"containers": n, "seconds": round(seconds, 4), "containers_per_s": round(n / seconds, 1),
+        return {"containers": done, "seconds": None, "containers_per_s": None, "error": errors[0]}
+    return {"containers": done, "seconds": round(seconds, 4), "containers_per_s": round(done / seconds, 1),
             "error": None}
-
-
-def repeated(loop, method: Method, rootfs: str, n: int, parallel: int, repeat: int) -> dict:
-    """timed() `repeat` times: the median run's numbers, and every run's containers/s."""
-    runs = []
-    for _ in range(repeat):
-        t = timed(loop, method, rootfs, n, parallel)
-        if t["error"]:
-            return {**t, "runs_per_s": [r["containers_per_s"] for r in runs]}
-        runs.append(t)
-    median = sorted(runs, key=lambda r: r["containers_per_s"])[len(runs) // 2]
-    return {**median, "runs_per_s": [r["containers_per_s"] for r in runs]}
 
 
 def end_state(loop, method: Method, stage) -> str | None:

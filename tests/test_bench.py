@@ -84,8 +84,11 @@ def test_plot_written_or_skipped_saying_so(bench_run):
 
 
 def test_host_mount_table_untouched(bench_run):
+    # Not "equal to before": other jobs on the host may mount meanwhile.
+    # None of the bench's thousands of mounts (all under its scratch
+    # directory) is in the host's table, and the directory is gone.
     _, _, _, before = bench_run
-    assert Path("/proc/1/mountinfo").read_text() == before
+    assert "mntns-bench-" not in before + Path("/proc/1/mountinfo").read_text()
     assert not glob.glob("/tmp/mntns-bench-*")
 
 

@@ -127,20 +127,31 @@ def run(opts: argparse.Namespace) -> int:
 def _drive(vm: ExecVM, apt) -> bool:
     """Run the VM in a thread and stream its output here. Ctrl-C or SIGTERM
     stop the guest (qemu runs in its own session) and return True."""
-    worker = threading.Thread(target=runner._one, args=(vm, apt, say), daemon=True)
+    done = threading.Event()
+
+    def one():
+        try:
+            runner._one(vm, apt, say)
+        finally:
+            done.set()
+
+    # Sleep-and-look, not Thread.join(timeout): a KeyboardInterrupt inside
+    # join() can leave the thread marked finished while it still runs.
+    worker = threading.Thread(target=one, daemon=True)
     followers = {name: Follower(vm.results / name, getattr(sys, s).buffer) for name, s in STREAMS.items()}
     old_term = signal.signal(signal.SIGTERM, runner._interrupt)
     worker.start()
     try:
-        while worker.is_alive():
-            worker.join(0.25)
+        while not done.is_set():
+            time.sleep(0.25)
             for f in followers.values():
                 f.poll()
         return False
     except KeyboardInterrupt:
         say("interrupted: stopping the guest")
         vm.stop.set()
-        worker.join()
+        while not done.is_set():
+            time.sleep(0.1)
         return True
     finally:
         signal.signal(signal.SIGTERM, old_term)
