@@ -166,6 +166,20 @@ def test_runner_usage_error_stops_with_its_code(tmp_path, monkeypatch):
     assert e.value.exit_code == errors.USAGE
 
 
+@pytest.mark.skipif(not shutil.which("qemu-system-x86_64"),
+                    reason="needs qemu-system-x86_64 for the runner's pre-flight: run ./setup.sh")
+def test_probe_runs_the_real_runner_and_stops_on_its_usage_error(tmp_path):
+    """The probe's command line goes through pytest's VM plugin: a kernel
+    the runner refuses (no such image) stops the bisection with the
+    runner's exit code and one-line message, before anything boots."""
+    c = bisect.Candidate("no-such-dir/vmlinuz", "7.3.4", "7.3.4-1", "archive")
+    probe = bisect.RunnerProbe(["suites/nullfs", "-k", "fspick"], tmp_path, say=lambda *_: None)
+    with pytest.raises(errors.RunnerError) as e:
+        probe([c])
+    assert e.value.exit_code == errors.USAGE and (tmp_path / "no-such-dir_vmlinuz/runner.log").exists()
+    assert re.search(r"exit 4: vm: (no-such-dir/vmlinuz: no such kernel image|.*sudo)", str(e.value))
+
+
 # --- candidates and options --------------------------------------------------
 
 def avail(upstream, abi_suffix="+deb13", version=None):

@@ -171,7 +171,7 @@ class RunnerProbe:
             pytest_args, results_dir, crashed, mirror, say)
 
     def __call__(self, cs: list[Candidate]) -> dict[str, Probe]:
-        run_dir = self.dir / ("endpoints" if len(cs) > 1 else cs[0].release)
+        run_dir = self.dir / ("endpoints" if len(cs) > 1 else cs[0].release.replace("/", "_"))
         self.say(f"bisect: booting {', '.join(c.release for c in cs)} (runner output: "
                  f"{run_dir / 'runner.log'})")
         code = self._run(cs, run_dir)
