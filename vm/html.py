@@ -238,14 +238,15 @@ def render(summary: dict, results_dir: Path) -> str:
     if any(blamed_on):
         boxes += '<label class="x"><input type="checkbox" value="crash" checked> ⚡ crash</label>'
     body = "".join(_group(g, rows, tests, kernels, blamed_on, statuses) for g, rows in groups.items())
+    size = f"{len(nids)} test{'s' * (len(nids) != 1)} × {len(kernels)} kernel{'s' * (len(kernels) != 1)}"
     css = (HERE / "matrix.css").read_text()
     js = (HERE / "matrix.js").read_text()
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>mntns-conformance: {len(nids)} tests x {len(kernels)} kernels</title>
+<title>mntns-conformance: {size}</title>
 <style>{css}</style></head><body>
-<header><h1>mntns-conformance: {len(nids)} tests × {len(kernels)} kernels</h1>{_run_line(summary.get("run") or {})}
+<header><h1>mntns-conformance: {size}</h1>{_run_line(summary.get("run") or {})}
 <form id="filter">show rows with: {boxes}
 <button type="button" data-preset="problems">problems only</button>
 <button type="button" data-preset="all">all</button>

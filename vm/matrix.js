@@ -114,9 +114,9 @@
   function showCell(i, j) {
     const tr = rows.find((r) => +r.dataset.t === i);
     if (!tr) return;
-    const td = tr.cells[j + 1], k = D.kernels[j], st = statusOf(td);
+    const td = tr.cells[j + 1], k = D.kernels[j], st = statusOf(td), nid = D.tests[i];
     const c = D.cells[i + "," + j];
-    const nodes = [el("h2", D.tests[i]), el("p", null)];
+    const nodes = [el("h2", nid), el("p", null)], more = [];
     nodes[1].append(el("span", st, "n s-" + st), " on " + k.name);
     if (c) {
       const [msg, text] = [D.strings[c[0]], D.strings[c[1]]];
@@ -124,16 +124,16 @@
       const label = {FAIL: "failure", ERROR: "error", SKIP: "skip reason", XFAIL: "xfail reason"}[st] || "message";
       if (msg) nodes.push(el("h3", label), el("pre", msg));
       // A skip's text is "file:line: reason": worth showing only when it adds more.
-      if (text && text !== msg && !text.endsWith(": " + msg)) nodes.push(el("h3", "details"), traceback(text));
+      if (text && text !== msg && !text.endsWith(": " + msg)) more.push(el("h3", "details"), traceback(text));
     } else if (k.summary.status !== "ok") {
       nodes.push(el("p", "no result: kernel " + k.summary.status + ": " + (k.summary.reason || "")));
     } else {
       nodes.push(el("p", "not run on this kernel"));
     }
-    const nid = D.tests[i];
-    k.crashes.filter((c) => (c.tests || []).includes(nid) || c.after === nid).forEach((c) => crashBlock(c, nodes));
-    if (k.console && (td.classList.contains("x") || !c)) nodes.push(el("h3", "console excerpt"), el("pre", k.console));
-    show(nodes, td);
+    // the crash blamed on it before the long texts: the traceback, the console
+    k.crashes.filter((x) => (x.tests || []).includes(nid) || x.after === nid).forEach((x) => crashBlock(x, nodes));
+    if (k.console && (td.classList.contains("x") || !c)) more.push(el("h3", "console excerpt"), el("pre", k.console));
+    show(nodes.concat(more), td);
   }
 
   function fromHash() {
