@@ -80,6 +80,10 @@ OK, CRASHED, INFRA, IMAGE = ("7.3.4+deb13-cloud-amd64", "7.2.13+deb13-cloud-amd6
 CRASH = {"kind": "WARNING", "title": "WARNING: CPU: 0 PID: 1 at fs/namespace.c:1 umount_tree+0x1/0x2",
          "signature": "WARNING: in umount_tree (fs/namespace.c)", "fingerprint": "0f1e2d3c4b5a",
          "tests": ["test_k.py::test_pass"], "after": None}
+# a second complaint, when no test was running (summary.json's "crashes" lists all, "crash" is the first)
+LATER = {"kind": "BUG", "title": "BUG: kernel NULL pointer dereference, address: 0000000000000098",
+         "signature": "BUG: kernel NULL pointer dereference in down_write", "fingerprint": "a1b2c3d4e5f6",
+         "tests": [], "after": "test_k.py::test_pass"}
 RUN = {"command": ["pytest", "--kernel", "7.3"], "commit": "0" * 40, "dirty": False,
        "started": "2026-12-02T17:00:00Z", "wall_s": 300.0}
 
@@ -121,7 +125,7 @@ def results(root: pathlib.Path, junit: pathlib.Path, run=RUN) -> pathlib.Path:
         runs[name] = {"status": status, "reason": reason, "package": package, "accel": "tcg", "wall_s": 120.5,
                       "dir": d}
     summary = {**report.summarize(runs), "run": run}
-    summary["kernels"][CRASHED]["crash"] = CRASH
+    summary["kernels"][CRASHED].update(crash=CRASH, crashes=[CRASH, LATER])
     (root / "summary.json").write_text(json.dumps(summary, indent=2))
     return root
 
@@ -214,6 +218,9 @@ def test_a_crash_is_an_issue_on_the_run_and_the_blamed_test(written):
     blamed = by_test(written, CRASHED)["test_pass"][1]
     assert {i["test_id"] for i in written["incidents"] if i["issue_id"] == issue["id"]} == {run["id"], blamed["id"]}
     assert run["misc"]["crashes"][0]["tests"] == CRASH["tests"]
+    later = "mntns_conformance:crash:" + LATER["fingerprint"]
+    assert [i["test_id"] for i in written["incidents"] if i["issue_id"] == later] == [run["id"]]
+    assert run["misc"]["crashes"][1]["after"] == LATER["after"]
 
 
 def test_checkouts_and_builds(written):
