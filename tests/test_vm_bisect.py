@@ -7,7 +7,6 @@ import json
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
@@ -25,7 +24,7 @@ SERIES = cands("6.12.117", "6.16.3", "6.16.12", "6.17.8", "6.17.13", "6.18.5", "
 
 class Oracle:
     """verdicts: {upstream: good|bad|skip}; records what was booted, by call."""
-    def __init__(self, verdicts, codes=None):
+    def __init__(self, verdicts):
         self.verdicts, self.calls = verdicts, []
 
     def __call__(self, cs):

@@ -278,11 +278,13 @@ def changelog_file(c: Candidate, dest: Path, apt: PrivateApt | None) -> Path:
         if (doc / name).is_file():
             shutil.copyfile(doc / name, dest)
             return dest
+    if apt is None:
+        raise LookupError(f"{pkg}={c.version} is not extracted and there is no Debian archive to fetch it from")
     try:
-        deb = (apt or PrivateApt()).download([f"{pkg}={c.version}"])[0]
-    except RuntimeError as e:
+        deb = apt.download([f"{pkg}={c.version}"])[0]
+        return extract_changelog(deb, pkg, dest)
+    except (RuntimeError, OSError, tarfile.TarError) as e:
         raise LookupError(f"{pkg}={c.version} cannot be fetched ({str(e).splitlines()[-1].strip()})") from None
-    return extract_changelog(deb, pkg, dest)
 
 
 def extract_changelog(deb: Path, pkg: str, dest: Path) -> Path:
@@ -396,6 +398,16 @@ def main(argv: list[str], say=print) -> int:
     except errors.RunnerError as e:
         say(f"vm: {e}")
         return e.exit_code
+    except KeyboardInterrupt:  # outside a probe (a probe's runner stops its guests itself)
+        say("vm: bisect: interrupted")
+        return errors.INTERRUPTED
+
+
+def _apt(mirror: str | None) -> PrivateApt | None:
+    try:
+        return PrivateApt(mirror)
+    except RuntimeError:  # no Debian archive in the apt sources and no --mirror
+        return None
 
 
 def _index(mirror: str | None, say) -> list[kernels.Available]:
@@ -435,7 +447,7 @@ def _main(argv: list[str], say) -> int:
         raise
     record["boundary"] = {"last_old": asdict(b.last_old), "first_new": asdict(b.first_new),
                           "untested": [asdict(c) for c in b.untested]}
-    record["changelog"] = changelog_between(b, rdir, PrivateApt(opts.mirror))
+    record["changelog"] = changelog_between(b, rdir, _apt(opts.mirror))
     _write(record, rdir)
     _print_boundary(b, record, opts, say)
     return errors.OK
