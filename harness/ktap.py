@@ -302,14 +302,15 @@ class KtapWriter:
         ran = [s for s in names if suites[s]]
         for n, suite in enumerate(ran, 1):
             cases, want = suites[suite], max(planned[suite], len(suites[suite]))
-            block = ["KTAP version 1", f"# Subtest: {suite}", f"1..{want}"]
+            title = _one_line(suite.replace("#", "_"))  # as a case's name
+            block = ["KTAP version 1", f"# Subtest: {title}", f"1..{want}"]
             for i, (name, kind, report) in enumerate(cases, 1):
                 block += _result(i, name, kind, report, self.root)
             if want != len(cases):
                 block.append(f"# Planned tests != run tests ({want} != {len(cases)})")
             block.append(_totals(kind for _, kind, _ in cases))
             doc += ["  " + l for l in block]
-            doc.append(_suite_result(n, suite, [kind for _, kind, _ in cases], want))
+            doc.append(_suite_result(n, title, [kind for _, kind, _ in cases], want))
         if len(ran) != len(names):
             doc.append(f"# Planned tests != run tests ({len(names)} != {len(ran)})")
         doc.append(_totals(kind for _, kind, _ in self.done.values()))
