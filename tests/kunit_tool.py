@@ -4,9 +4,11 @@ tests/test_ktap.py.
 
 Fetched once with apt's own tools through the project's private apt state
 (vm/apt.py, the machine's mirror) and kept under
-~/.cache/mntns-conformance/kunit/<version>/; only tools/testing/kunit is
-unpacked, streaming the source tarball out of the .deb, and the .deb is
-removed afterwards (it is 160 MB; the directory kept is well under 1 MB).
+~/.cache/mntns-conformance/kunit/linux-source-7.3_<version>/; only
+tools/testing/kunit is unpacked, the source tarball streamed out of the
+.deb, and the .deb is removed afterwards (it is 160 MB; the directory kept
+is under 400 KB). Measured here: 47 s the first time (the private index's
+update, the download, the unpacking), 0.3 s after.
 """
 from __future__ import annotations
 
