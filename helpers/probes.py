@@ -272,6 +272,20 @@ def _moved_flag_probe(flag):
                    f"move_mount(flags={flag:#x})")
 
 
+@probe("open_tree_clone_pidfs", since="6.18",
+       doc="open_tree(pidfd, OPEN_TREE_CLONE): a bind mount of a pidfs file (6.15)")
+def open_tree_clone_pidfs():
+    # 6.12's may_copy_tree() accepts only nsfs dentries from outside the
+    # caller's namespace: EINVAL for the pidfs file of a valid, own pidfd
+    # (the flags are long defined; AT_EMPTY_PATH names the fd itself).
+    def body():
+        _privileged()
+        pidfd = ksys.pidfd_open(os.getpid())
+        return errno_of(ksys.open_tree, pidfd, "",
+                        uapi.AT_EMPTY_PATH | uapi.OPEN_TREE_CLONE | uapi.OPEN_TREE_CLOEXEC)
+    return _decide(in_child(body), {0}, {errno.EINVAL}, "open_tree(pidfd, OPEN_TREE_CLONE)")
+
+
 @probe("detached_mount_trees", since="6.18", doc="open_tree() from, and mounting onto, detached mount trees (6.15)")
 def detached_mount_trees():
     # Older kernels refuse both with EINVAL (the source or target is not in

@@ -79,6 +79,7 @@ def test_detached_loop_mount_released(lc):
     _released_everywhere(n)
 
 
+@pytest.mark.requires("detached_mount_trees")  # move_mount() into a detached tree
 @upstream(FILE, "loop_cycle.dissolved_tree_loop_mount_released")
 def test_dissolved_tree_loop_mount_released(lc):
     fstype = None

@@ -66,6 +66,7 @@ def test_detached_nsfs_bind_not_walked(tree):
 
 
 @pytest.mark.userns
+@pytest.mark.requires("open_tree_clone_pidfs")
 @upstream(FILE, "unmounted_tree.detached_pidfs_bind_not_walked")
 def test_detached_pidfs_bind_not_walked(tree):
     x, y = f"{tree}/x", f"{tree}/y"
