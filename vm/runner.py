@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import diff, errors, html, initramfs, kernels, preflight, qemu, report
+from . import diff, errors, html, initramfs, kcidb, kernels, preflight, qemu, report
 from .apt import PrivateApt
 from .log import setup as log_setup
 from .progress import Display
@@ -260,6 +260,7 @@ def _report(vms: list[qemu.VM], results_dir: Path, opts: RunOptions, out, interr
     summary = {**report.summarize(runs), "run": _run_record(started)}
     report.write(summary, results_dir, {n: r["reason"] for n, r in runs.items()})
     html.write(results_dir)  # matrix.html: the same matrix for a person (vm/html.py)
+    kcidb.write(results_dir)  # kcidb.json: KCIDB v5, for a CI dashboard (vm/kcidb.py)
     statuses = {n: (r["status"], r["reason"]) for n, r in runs.items()}
     dirs = {n: r["dir"] for n, r in runs.items()}
     if opts.junitxml:
@@ -269,8 +270,8 @@ def _report(vms: list[qemu.VM], results_dir: Path, opts: RunOptions, out, interr
     if opts.features_json:
         shutil.copyfile(results_dir / "features.json", opts.features_json)
     out("\n" + report.text(summary))
-    out(f"\nvm: wrote {results_dir / 'summary.md'}, {results_dir / 'summary.json'} and "
-        f"{results_dir / 'matrix.html'}")
+    out(f"\nvm: wrote {results_dir / 'summary.md'}, {results_dir / 'summary.json'}, "
+        f"{results_dir / 'matrix.html'} and {results_dir / 'kcidb.json'}")
     if interrupted:
         return errors.INTERRUPTED
     if baseline is None:
