@@ -4,10 +4,12 @@
 All of these change the calling process: call them inside a test (which runs
 in its own forked process) or inside helpers.proc.in_child, never in pytest.
 """
+import errno
 import os
 
 from helpers import uapi
 from helpers.mounts import make_rprivate, set_propagation, tmpfs
+from helpers import sys as ksys
 from helpers.sys import capset_effective, ffi, ioctl, unshare
 
 
@@ -80,6 +82,69 @@ def ns_id(fd):
     value = ffi.new("uint64_t *")
     ioctl(fd, uapi.NS_GET_MNTNS_ID, value)
     return value[0]
+
+
+def ns_get_id(fd):
+    """NS_GET_ID (6.18) of a namespace fd of any type."""
+    value = ffi.new("uint64_t *")
+    ioctl(fd, uapi.NS_GET_ID, value)
+    return value[0]
+
+
+def id_of(kind, pid="self"):
+    """NS_GET_ID of /proc/<pid>/ns/<kind>."""
+    fd = open_ns(kind, pid)
+    try:
+        return ns_get_id(fd)
+    finally:
+        os.close(fd)
+
+
+def ns_id_req(ns_type=0, user_ns_id=0, last=0, size=uapi.NS_ID_REQ_SIZE_VER0, **spare):
+    """A struct ns_id_req for listns(2); `last` is the id to list after."""
+    return ffi.new("struct ns_id_req *", {"size": size, "ns_id": last, "ns_type": ns_type,
+                                          "user_ns_id": user_ns_id, **spare})
+
+
+def listns(ns_type=0, user_ns_id=0, last=0, nr=1000):
+    """One listns(2) call: the ids it returned (at most nr), in order."""
+    ids = ffi.new("uint64_t[]", max(nr, 1))
+    count = ksys.listns(ns_id_req(ns_type, user_ns_id, last), ids, nr)
+    return list(ids[0:count])
+
+
+def listns_all(ns_type=0, user_ns_id=0, batch=256):
+    """Every id listns(2) shows, paging `batch` at a time (ENOENT: nothing
+    after the last id, 6.19+'s lookup_ns_id_after() answer)."""
+    out = []
+    while True:
+        try:
+            page = listns(ns_type, user_ns_id, out[-1] if out else 0, batch)
+        except OSError as e:
+            if e.errno == errno.ENOENT and out:
+                return out
+            raise
+        out += page
+        if len(page) < batch:
+            return out
+
+
+def nsfs_handle(ns_id, ns_type=0, ns_inum=0, handle_type=uapi.FILEID_NSFS,
+                size=uapi.NSFS_FILE_HANDLE_SIZE_VER0):
+    """A struct file_handle holding a struct nsfs_file_handle, in the
+    (buffer, file_handle *) form helpers.sys.open_by_handle_at() takes."""
+    buf = ffi.new("char[]", ffi.sizeof("struct file_handle"))
+    fh = ffi.cast("struct file_handle *", buf)
+    fh.handle_bytes, fh.handle_type = size, handle_type
+    nsfh = ffi.cast("struct nsfs_file_handle *", fh.f_handle)
+    nsfh.ns_id, nsfh.ns_type, nsfh.ns_inum = ns_id, ns_type, ns_inum
+    return buf, fh
+
+
+def open_ns_by_id(ns_id, ns_type=0, ns_inum=0, flags=os.O_RDONLY | os.O_CLOEXEC):
+    """open_by_handle_at(FD_NSFS_ROOT, {ns_id, ns_type, ns_inum}): a namespace
+    by its id (6.18), as the namespaces selftests open what listns() lists."""
+    return ksys.open_by_handle_at(uapi.FD_NSFS_ROOT, nsfs_handle(ns_id, ns_type, ns_inum), flags)
 
 
 def open_ns(kind="mnt", pid="self"):

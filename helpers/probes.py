@@ -385,6 +385,29 @@ def listns():
     return _decide(err, {errno.EFAULT, errno.EINVAL, 0}, {errno.ENOSYS}, "listns(NULL)")
 
 
+@probe("ns_get_id", since="6.18", doc="NS_GET_ID: the 64-bit id of a namespace of any type")
+def ns_get_id():
+    # nsfs answers an ioctl it does not know with ENOTTY (ns_ioctl()).
+    fd = os.open("/proc/self/ns/uts", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        err = errno_of(ksys.ioctl, fd, uapi.NS_GET_ID, ffi.new("uint64_t *"))
+    finally:
+        os.close(fd)
+    return _decide(err, {0}, {errno.ENOTTY}, "ioctl(uts ns fd, NS_GET_ID)")
+
+
+@probe("nsfs_file_handle", since="6.18", doc="file handles of namespace files (FILEID_NSFS)")
+def nsfs_file_handle():
+    # Without nsfs's export_operations, name_to_handle_at() is EOPNOTSUPP
+    # (exportfs_can_encode_fh()).
+    fd = os.open("/proc/self/ns/uts", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        err = errno_of(ksys.name_to_handle_at, fd, "", uapi.AT_EMPTY_PATH)
+    finally:
+        os.close(fd)
+    return _decide(err, {0}, {errno.EOPNOTSUPP}, "name_to_handle_at(uts ns fd)")
+
+
 def run_all():
     """{name: True | False | 'unknown: <why>'} for every probe."""
     results = {}

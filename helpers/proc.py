@@ -130,11 +130,14 @@ def clone3(fn, flags, exit_signal=signal.SIGCHLD, pidfd=False, **fields):
     return _collect(pid, rfd), (pidfd_buf[0] if pidfd else None)
 
 
-def clone3_nowait(fn, flags, exit_signal=signal.SIGCHLD, **fields):
+def clone3_nowait(fn, flags, exit_signal=signal.SIGCHLD, pidfd=False, **fields):
     """clone3(flags), run fn() in the child and _exit(0) (1 if it raised);
     returns the child's pid at once, unreaped: for cases about a child's
-    lifetime as its parent sees it (the caller waits for it)."""
-    args = ksys.clone_args(flags, exit_signal, None, **fields)
+    lifetime as its parent sees it (the caller waits for it). pidfd=True:
+    returns (pid, pidfd), the pidfd made by clone3 itself (CLONE_PIDFD)."""
+    pidfd_buf = ffi.new("int *", -1) if pidfd else None
+    flags |= uapi.CLONE_PIDFD if pidfd else 0
+    args = ksys.clone_args(flags, exit_signal, pidfd_buf, **fields)
     pid = _clone3_holding_gil(args)
     if pid == 0:
         code = 1
@@ -143,7 +146,7 @@ def clone3_nowait(fn, flags, exit_signal=signal.SIGCHLD, **fields):
             code = 0
         finally:
             os._exit(code)
-    return pid
+    return (pid, pidfd_buf[0]) if pidfd else pid
 
 
 @contextmanager

@@ -183,6 +183,12 @@ def clone_args(flags=0, exit_signal=0, pidfd=None, **fields):
     return args
 
 
+def listns(req, ns_ids, nr_ns_ids, flags=0):
+    """listns(2) (6.19): req a struct ns_id_req * and ns_ids a uint64_t[] (or
+    None/any address, as the caller wants the kernel to see them)."""
+    return syscall("listns", req, ns_ids, nr_ns_ids, flags)
+
+
 def pidfd_open(pid, flags=0):
     return syscall("pidfd_open", pid, flags)
 
@@ -278,6 +284,19 @@ def faccessat(dfd, path, mode, flags=0):
     """glibc faccessat (it implements AT_* flags the old syscall lacks)."""
     return _libc_check(libc.faccessat(dfd, os.fsencode(path), mode, flags),
                        f"faccessat({dfd}, {path!r})")
+
+
+def before_hole(nbytes):
+    """A char * `nbytes` below an unmapped page (mmap two pages, munmap the
+    second): the kernel can write nbytes there, and faults (EFAULT) past them.
+    The mapping lives as long as the process."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    prot_rw, map_private_anon = 0x3, 0x22  # PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS
+    base = libc.mmap(ffi.NULL, 2 * page, prot_rw, map_private_anon, -1, 0)
+    if int(ffi.cast("intptr_t", base)) == -1:
+        raise SyscallError(ffi.errno, "mmap(2 pages)")
+    _libc_check(libc.munmap(ffi.cast("char *", base) + page, page), "munmap(second page)")
+    return ffi.cast("char *", base) + page - nbytes
 
 
 def inotify_init1(flags=0):

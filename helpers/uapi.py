@@ -194,6 +194,26 @@ NS_GET_ID = 0x8008B70D
 MNT_NS_INFO_SIZE_VER0 = 16
 MNT_NS_INIT_ID = 8
 
+# Every namespace type's CLONE_NEW* bit (enum ns_type) by its /proc/<pid>/ns name.
+NS_TYPES = {
+    "time": CLONE_NEWTIME, "mnt": CLONE_NEWNS, "cgroup": CLONE_NEWCGROUP, "uts": CLONE_NEWUTS,
+    "ipc": CLONE_NEWIPC, "user": CLONE_NEWUSER, "pid": CLONE_NEWPID, "net": CLONE_NEWNET,
+}
+# enum init_ns_ino and enum init_ns_id (uapi since 6.18; ipc, uts, user, pid,
+# cgroup and time had these inode numbers long before, in linux/proc_ns.h).
+INIT_NS_INO = {"ipc": 0xEFFFFFFF, "uts": 0xEFFFFFFE, "user": 0xEFFFFFFD, "pid": 0xEFFFFFFC,
+               "cgroup": 0xEFFFFFFB, "time": 0xEFFFFFFA, "net": 0xEFFFFFF9, "mnt": 0xEFFFFFF8}
+INIT_NS_ID = {"ipc": 1, "uts": 2, "user": 3, "pid": 4, "cgroup": 5, "time": 6, "net": 7, "mnt": 8}
+# listns(2) (6.19): struct ns_id_req's first size, "the caller's user namespace".
+NS_ID_REQ_SIZE_VER0 = 32
+LISTNS_CURRENT_USER = 0xFFFFFFFFFFFFFFFF
+# nsfs file handles (6.18): include/linux/exportfs.h, struct nsfs_file_handle.
+FILEID_NSFS = 0xF1
+FD_NSFS_ROOT = -10003  # open_by_handle_at(): the nsfs root (include/uapi/linux/fcntl.h)
+NSFS_FILE_HANDLE_SIZE_VER0 = 16
+# A socket's network namespace (include/uapi/linux/sockios.h).
+SIOCGSKNS = 0x894C
+
 # --- fanotify -------------------------------------------------------------------
 FAN_CLOEXEC = 0x1
 FAN_NONBLOCK = 0x2
@@ -340,6 +360,21 @@ struct clone_args {
     uint64_t cgroup;
 };
 
+struct ns_id_req {
+    uint32_t size;
+    uint32_t spare;
+    uint64_t ns_id;
+    uint32_t ns_type;
+    uint32_t spare2;
+    uint64_t user_ns_id;
+};
+
+struct nsfs_file_handle {
+    uint64_t ns_id;
+    uint32_t ns_type;
+    uint32_t ns_inum;
+};
+
 struct mnt_ns_info {
     uint32_t size;
     uint32_t nr_mounts;
@@ -414,6 +449,10 @@ int statfs(const char *path, struct statfs *buf);
 int fstatfs(int fd, struct statfs *buf);
 int faccessat(int dirfd, const char *path, int mode, int flags);
 int inotify_init1(int flags);
+void *mmap(void *addr, size_t length, int prot, int flags, int fd, long offset);
+int munmap(void *addr, size_t length);
+int setfsuid(unsigned int fsuid);
+int setfsgid(unsigned int fsgid);
 int inotify_add_watch(int fd, const char *path, uint32_t mask);
 
 struct cap_header { uint32_t version; int pid; };
