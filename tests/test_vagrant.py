@@ -62,6 +62,10 @@ def run_one(ms, name, tmp_path):
     return m, report.summarize(runs)
 
 
+def ms_root(tmp_path):
+    return tmp_path / "project"
+
+
 def calls(tmp_path):
     return (tmp_path / "vagrant.json.calls").read_text().splitlines()
 
@@ -101,7 +105,10 @@ def test_run_in_a_machine_collects_its_results(fake, tmp_path, monkeypatch):
     assert m.results == tmp_path / "results" / REL
     assert summary["tests"] == {"suites/nullfs/test_x.py::test_ok": {REL: "PASS"}}
     assert report.exit_code(summary) == errors.OK
-    assert "rsync 7.3" in calls(tmp_path)  # the checkout as it is now
+    # the checkout as it is now, at its own path, through the machine's ssh
+    rsync, = [c.split() for c in calls(tmp_path) if c.startswith("rsync ")]
+    assert rsync[1:5] == ["--archive", "--delete", "--exclude=.git/", "--exclude=.vagrant/"]
+    assert rsync[-2:] == [f"{ms_root(tmp_path)}/", f"7.3:{ms_root(tmp_path)}"]
 
 
 def test_warning_on_the_console_makes_the_kernel_error_whatever_the_tests_said(
@@ -138,6 +145,15 @@ def test_without_a_console_file_the_guest_kernel_log_is_read(fake, tmp_path, mon
     m, summary = run_one(fake(**{"7.3": "running"}), "7.3", tmp_path)
     assert (m.result.status, m.result.reason) == ("error", "console since boot: " + WARN.strip())
     assert (m.results / "dmesg.txt").read_text() == WARN
+
+
+def test_rsync_failure_is_an_error_for_its_kernel(fake, tmp_path, monkeypatch):
+    monkeypatch.setenv("FAKE_SSH", "canned")
+    monkeypatch.setenv("FAKE_RSYNC_EXIT", "12")
+    m, summary = run_one(fake(**{"7.3": "running"}), "7.3", tmp_path)
+    assert (m.result.status, m.result.reason) == (
+        "infra", "rsync of the checkout into 7.3 failed: rsync: connection unexpectedly closed")
+    assert summary["tests"] == {} and report.exit_code(summary) == errors.INFRA
 
 
 def test_guest_args_drop_the_host_side_options():

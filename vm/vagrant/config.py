@@ -17,6 +17,10 @@ ACCEL_ENV = "MNTNS_VAGRANT_ACCEL"  # kvm | tcg: overrides setup's probe
 # Under TCG libvirt needs a named model: one with BMI2 (7.x kernels need it,
 # qemu64 lacks it); the Vagrantfile disables cx16 on it, as vm/qemu.py's "max,-cx16".
 TCG_CPU_MODEL = "Haswell-noTSX"
+# The checkout goes into each machine at its host path (the Vagrantfile at
+# `vagrant up`, the plugin before each run), without these:
+RSYNC_EXCLUDE = [".git/", ".vagrant/", "results/"]
+RSYNC_ARGS = ["--archive", "--delete"]
 
 
 def state_dir() -> Path:

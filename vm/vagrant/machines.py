@@ -29,8 +29,11 @@ GUEST_RESULTS = "/var/tmp/mntns-results"
 RESULT_FILES = ("junit.xml", "ktap.txt", "features.json")
 SSH_FAILED = 255  # ssh's own failure; the guest's pytest never exits 255
 # A guest that stops answering is noticed in about two minutes, not never.
+# One connection per machine and run: a key exchange costs the guest
+# seconds of CPU under TCG.
 SSH_OPTIONS = ["-o", "ConnectTimeout=60", "-o", "ServerAliveInterval=15",
-               "-o", "ServerAliveCountMax=8", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR"]
+               "-o", "ServerAliveCountMax=8", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR",
+               "-o", "ControlMaster=auto", "-o", "ControlPersist=60"]
 
 
 def dotfile(root: Path) -> Path:
@@ -79,10 +82,15 @@ class Machines:
         path.write_text(self.v.ssh_config(vm_name=m.name))
         return path
 
-    def rsync(self, m: Machine) -> None:
-        """The checkout as it is now, into the guest (the Vagrantfile's rsync
-        folders; python-vagrant has no public call for `vagrant rsync`)."""
-        self.v._run_vagrant_command(["rsync", m.name])
+    def rsync(self, m: Machine, cfg: Path, ssh_options: list[str]) -> subprocess.CompletedProcess:
+        """The checkout as it is now, into the guest at the same path, as
+        the Vagrantfile's rsync folder does at `vagrant up` (`vagrant rsync`
+        takes minutes under TCG: every step is a new ssh connection)."""
+        excludes = [f"--exclude={e}" for e in self.state.get("rsync_exclude", config.RSYNC_EXCLUDE)]
+        ssh = shlex.join(["ssh", "-F", str(cfg), *ssh_options])
+        return subprocess.run(["rsync", *self.state.get("rsync_args", config.RSYNC_ARGS), *excludes,
+                               "--rsync-path=sudo rsync", "-e", ssh, f"{self.root}/",
+                               f"{m.name}:{self.root}"], capture_output=True, text=True)
 
 
 def guest_command(cwd: str, pytest_args: list[str], ktap: bool) -> str:
@@ -110,8 +118,12 @@ class Runner:
         self.accel = self.ms.state.get("accel")
         self.tmp = Path(tempfile.mkdtemp(prefix="mntns-vagrant-"))
         self.cfg: dict[str, Path] = {}  # machine -> its ssh config file
+        self.ssh_options = [*SSH_OPTIONS, "-o", f"ControlPath={self.tmp}/%C"]
 
     def close(self) -> None:
+        for name, cfg in self.cfg.items():  # the shared connections
+            subprocess.run(["ssh", "-F", str(cfg), *self.ssh_options, "-O", "exit", name],
+                           capture_output=True, timeout=30)
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def run(self, m: Machine, results_dir: Path) -> None:
@@ -140,7 +152,11 @@ class Runner:
             return
         self._adopt_release(m, release.stdout.strip())
         m.results = self._dir(results_dir, m.kernel.name)
-        self.ms.rsync(m)
+        sync = self.ms.rsync(m, cfg, self.ssh_options)
+        if sync.returncode:
+            res.status, res.reason = "infra", f"rsync of the checkout into {m.name} failed: " + (
+                sync.stderr.strip().splitlines() or ["(no message)"])[-1]
+            return
         with open(m.results / "pytest.log", "wb") as log:
             p = self._ssh(cfg, m, guest_command(self.cwd, self.args, self.ktap),
                           timeout=self.timeout, stdout=log, stderr=subprocess.STDOUT, text=False)
@@ -167,11 +183,10 @@ class Runner:
             (d / f).unlink(missing_ok=True)
         return d
 
-    @staticmethod
-    def _ssh(cfg: Path, m: Machine, command: str, timeout: float, **kw):
+    def _ssh(self, cfg: Path, m: Machine, command: str, timeout: float, **kw):
         kw.setdefault("capture_output", "stdout" not in kw)
         kw.setdefault("text", True)
-        return subprocess.run(["ssh", "-F", str(cfg), *SSH_OPTIONS, m.name, command],
+        return subprocess.run(["ssh", "-F", str(cfg), *self.ssh_options, m.name, command],
                               timeout=timeout, stdin=subprocess.DEVNULL, **kw)
 
     def _fetch(self, cfg: Path, m: Machine) -> tuple[str, str]:

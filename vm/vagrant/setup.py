@@ -108,6 +108,7 @@ def run() -> int:
     box.ensure(say)
     config.save({"kernels": labels, "box": config.BOX, "accel": accel,
                  "tcg_cpu_model": config.TCG_CPU_MODEL, "uri": uri,
+                 "rsync_exclude": config.RSYNC_EXCLUDE, "rsync_args": config.RSYNC_ARGS,
                  "netns": None if uri else config.NETNS,
                  "machines": machines, "no_modules": no_modules})
     ready = ", ".join(f"{label} ({m['release']})" for label, m in machines.items())
