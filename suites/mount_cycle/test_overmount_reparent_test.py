@@ -25,6 +25,9 @@ FILE = "filesystems/mount_cycle/overmount_reparent_test.c"
 @upstream(FILE, "overmount_reparent.dead_overmount_holder_not_followed")
 def test_beneath_dead_overmount_holder_is_enoent(base):
     setup_userns()
+    # Unlike upstream, a/ and b/ are made on a tmpfs over the scratch dir:
+    # upstream's teardown leaves them in the host's /tmp.
+    tmpfs(base)
     a, b = f"{base}/a", f"{base}/b"
     os.mkdir(a), os.mkdir(b)
     shared_pair(a, b)                                     # b: a peer of a
