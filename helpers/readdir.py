@@ -59,16 +59,11 @@ class ReaddirHold:
     vm.unprivileged_userfaultfd; fs/userfaultfd.c new_userfaultfd())."""
 
     def __init__(self):
-        fd, last = None, None
-        for flags in (os.O_CLOEXEC | os.O_NONBLOCK,
-                      os.O_CLOEXEC | os.O_NONBLOCK | uapi.UFFD_USER_MODE_ONLY):
-            try:
-                fd = k.syscall("userfaultfd", flags)
-                break
-            except OSError as e:
-                last = e
-        if fd is None:
-            raise last
+        # No UFFD_USER_MODE_ONLY fallback: such a userfaultfd never sees the
+        # fault of getdents64's copy_to_user(), so the hold could not hold
+        # (upstream readdir_hold.h asks for kernel-mode faults only, and its
+        # callers SKIP when it is refused: EPERM).
+        fd = k.syscall("userfaultfd", os.O_CLOEXEC | os.O_NONBLOCK)
         self.uffd = fd
         k.ioctl(fd, uapi.UFFDIO_API, k.ffi.new("uint64_t[3]", [uapi.UFFD_API, 0, 0]))
         self.page = mmap.mmap(-1, mmap.PAGESIZE, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)

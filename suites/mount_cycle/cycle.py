@@ -2,6 +2,7 @@
 (-1 when refused), inode comparison and small waiting utilities. The
 userfaultfd readdir hold (upstream readdir_hold.h) is helpers.readdir; the
 libc calls and the two-way Partner child are helpers.sys and helpers.proc."""
+import errno
 import os
 import time
 
@@ -10,11 +11,19 @@ from helpers import sys as k
 
 
 def fanotify_group():
-    """upstream: fanotify_init(FAN_CLASS_NOTIF|FAN_CLOEXEC, O_RDONLY), -1 when refused."""
+    """upstream: fanotify_init(FAN_CLASS_NOTIF|FAN_CLOEXEC, O_RDONLY): (fd,
+    None), or (-1, why) when this process may not have one -- EPERM without
+    CAP_SYS_ADMIN in the initial user namespace, ENOSYS without
+    CONFIG_FANOTIFY. Any other error is raised: a set-up failure, not a
+    reason to drop a check."""
     try:
-        return k.fanotify_init(uapi.FAN_CLASS_NOTIF | uapi.FAN_CLOEXEC, os.O_RDONLY)
-    except OSError:
-        return -1
+        return k.fanotify_init(uapi.FAN_CLASS_NOTIF | uapi.FAN_CLOEXEC, os.O_RDONLY), None
+    except OSError as e:
+        if e.errno == errno.EPERM:
+            return -1, "needs CAP_SYS_ADMIN in the initial user namespace (fanotify_init EPERM)"
+        if e.errno == errno.ENOSYS:
+            return -1, "needs fanotify (CONFIG_FANOTIFY): fanotify_init ENOSYS"
+        raise
 
 
 def same_inode(a, b):

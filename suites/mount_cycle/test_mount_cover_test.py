@@ -69,10 +69,15 @@ class Cover:
 @pytest.fixture
 def cover(base):
     c = Cover()
-    c.group = cycle.fanotify_group()          # before the user namespace, as upstream
+    c.group, c.group_error = cycle.fanotify_group()  # before the user namespace, as upstream
     try:
         c.hold = ReaddirHold()
     except OSError as e:
+        # userfaultfd(2): EPERM without CAP_SYS_PTRACE and with
+        # vm.unprivileged_userfaultfd=0, ENOSYS without CONFIG_USERFAULTFD;
+        # anything else is a broken set-up, not a reason to skip
+        if e.errno not in (errno.EPERM, errno.ENOSYS):
+            raise
         c.hold, c.hold_error = None, e
     setup_userns()
     tmpfs(base)
@@ -95,9 +100,16 @@ def test_stand_in_not_watchable(cover):
         k.inotify_watch(fd_path(cover.fd), uapi.IN_OPEN)
     with raises_errno(errno.EINVAL):
         fcntl.fcntl(cover.fd, F_NOTIFY, DN_ACCESS)
-    if cover.group >= 0:   # upstream only logs when there is no init-root fanotify group
-        with raises_errno(errno.EINVAL):
-            k.fanotify_mark(cover.group, uapi.FAN_MARK_ADD, uapi.FAN_OPEN, cover.fd)
+
+
+def test_stand_in_not_fanotify_markable(cover):
+    """upstream not_watchable's fanotify step, which upstream only logs when
+    it has no fanotify group: here its own test, which SKIPs saying why
+    rather than dropping the check inside a passing test."""
+    if cover.group < 0:
+        pytest.skip(cover.group_error)
+    with raises_errno(errno.EINVAL):
+        k.fanotify_mark(cover.group, uapi.FAN_MARK_ADD, uapi.FAN_OPEN, cover.fd)
 
 
 @upstream(FILE, "mount_cover.not_lockable")
