@@ -4,36 +4,35 @@ Watch (three groups: double-added, removed, flushed), check_mounted(), and the
 temporary chroot both mount-notify programs set up."""
 import errno
 import os
-import tempfile
-from contextlib import contextmanager
 
-from helpers import sys as k
 from helpers import uapi
+from helpers.cleanup import scratch_dir
 from helpers.errors import raises_errno
 from helpers.fanotify import Group, mark
 from helpers.mounts import listmount, tmpfs
 
 
-@contextmanager
-def chrooted_tmpfs_root():
+def chrooted_tmpfs_root(defer):
     """Upstream FIXTURE_SETUP's root: a tmpfs over /tmp, a temporary directory
-    there with its own tmpfs, chroot into it, directories a and b. Yields an
-    O_PATH fd of the original root; afterwards chroots back and removes it.
-    (As in a pytest fixture, an exception in the block skips the cleanup.)"""
+    there with its own tmpfs, chroot into it, directories a and b. Returns an
+    O_PATH fd of the original root; at teardown (defer) chroots back, then
+    the directory is detached and removed."""
     tmpfs("/tmp")
-    tmp = tempfile.mkdtemp(prefix="mount-notify_test_root.", dir="/tmp")
+    tmp = scratch_dir(defer, prefix="mount-notify_test_root.")
     orig_root = os.open("/", os.O_PATH | os.O_CLOEXEC)
     tmpfs(tmp)
     os.chroot(tmp)
     os.chdir("/")
     os.mkdir("a")
     os.mkdir("b")
-    yield orig_root
+    defer(_chroot_back, orig_root)
+    return orig_root
+
+
+def _chroot_back(orig_root):
     os.fchdir(orig_root)
     os.chroot(".")
-    k.umount2(tmp, uapi.MNT_DETACH)
     os.chdir("/")
-    os.rmdir(tmp)
 
 
 class Watch:

@@ -21,17 +21,17 @@ FILE = "filesystems/mount-notify/mount-notify_test.c"
 
 
 @pytest.fixture
-def env():
+def env(defer):
     """FIXTURE_SETUP(fanotify): new mount ns, chroot into a tmpfs with a and
     b, three watching groups (one double-added, one removed, one flushed)."""
     k.unshare(uapi.CLONE_NEWNS)
     ns_fd = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
     make_rprivate("/")
-    with chrooted_tmpfs_root():
-        e = SimpleNamespace(root_id=k.mnt_id_unique("/"), watch=Watch(ns_fd))
-        yield e
-        assert e.watch.unread() == 0, "events left unread"
-        e.watch.close()
+    chrooted_tmpfs_root(defer)
+    e = SimpleNamespace(root_id=k.mnt_id_unique("/"), watch=Watch(ns_fd))
+    yield e
+    assert e.watch.unread() == 0, "events left unread"
+    e.watch.close()
 
 
 @pytest.mark.root

@@ -45,22 +45,22 @@ def fid_group_checks(orig_root):
 
 
 @pytest.fixture
-def env():
+def env(defer):
     """FIXTURE_SETUP(fanotify) of the _ns program: setup_userns(), chroot into
     a tmpfs, groups that may mark the new mntns but not the original one."""
     orig_ns_fd = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
     setup_userns()
     ns_fd = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
-    with chrooted_tmpfs_root() as orig_root:
-        fid_group_checks(orig_root)
-        watch = Watch(ns_fd)
-        for g in watch.groups:
-            with raises_errno(errno.EPERM):
-                mark(g.fd, uapi.FAN_MARK_ADD, orig_ns_fd)
-        e = SimpleNamespace(root_id=k.mnt_id_unique("/"), watch=watch)
-        yield e
-        assert e.watch.unread() == 0, "events left unread"
-        e.watch.close()
+    orig_root = chrooted_tmpfs_root(defer)
+    fid_group_checks(orig_root)
+    watch = Watch(ns_fd)
+    for g in watch.groups:
+        with raises_errno(errno.EPERM):
+            mark(g.fd, uapi.FAN_MARK_ADD, orig_ns_fd)
+    e = SimpleNamespace(root_id=k.mnt_id_unique("/"), watch=watch)
+    yield e
+    assert e.watch.unread() == 0, "events left unread"
+    e.watch.close()
 
 
 @pytest.mark.userns
