@@ -4,6 +4,7 @@ mount-namespace methods, in containers per second (issue 11).
     python -m bench [-n N] [--max-seconds S] [--repeat R] [--sizes 30,300,3000]
                     [--parallel 1,2] [--methods LIST] [--json FILE] [--plot FILE.png]
                     [--no-syscalls]
+    python -m bench --from-json FILE [--plot FILE.png]
 
 As root, on the running kernel (in a VM: python -m vm exec --kernel K --
 .venv/bin/python -m bench ...). For each mount-table size (the benchmark's
@@ -22,9 +23,11 @@ C loop could not be built.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
+from pathlib import Path
 
 from bench import cloop, measure, report, syscalls
 from bench.methods import BY_NAME, FLOOR, METHODS, availability
@@ -81,6 +84,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--json", metavar="FILE", help="write the results as JSON")
     p.add_argument("--plot", metavar="FILE.png", help="plot containers/s against mount-table size")
     p.add_argument("--no-syscalls", action="store_true", help="skip the strace pass")
+    p.add_argument("--from-json", metavar="FILE",
+                   help="measure nothing: the table (and --plot) of an earlier run's JSON, e.g. from a guest")
     opts = p.parse_args(argv)
     if opts.n < 1 or opts.repeat < 1 or (opts.max_seconds is not None and opts.max_seconds <= 0):
         p.error("-n and --repeat need a number >= 1, --max-seconds one > 0")
@@ -101,6 +106,8 @@ def say(line: str) -> None:
 def main(argv: list[str]) -> int:
     try:
         opts = parse_args(argv)
+        if opts.from_json:
+            return report_only(opts)
         if os.geteuid() != 0:
             raise UsageError("needs root (mount namespaces, pivot_root): run it with sudo")
     except UsageError as e:
@@ -121,6 +128,18 @@ def main(argv: list[str]) -> int:
     return 1 if any(r["status"] == "error" for r in doc["results"]) else 0
 
 
+def report_only(opts) -> int:
+    try:
+        doc = json.loads(Path(opts.from_json).read_text())
+        doc["results"], doc["kernel"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise UsageError(f"--from-json {opts.from_json}: not a bench JSON ({e})") from None
+    print(report.table(doc))
+    if opts.plot:
+        print(report.plot(doc, opts.plot), file=sys.stderr)
+    return 1 if any(r["status"] == "error" for r in doc["results"]) else 0
+
+
 def run(opts, loop) -> dict:
     avail = {m.name: availability(m) for m in opts.methods}
     doc = {"schema": 1, "kernel": os.uname().release, "machine": os.uname().machine, "accel": accel(),
@@ -133,6 +152,7 @@ def run(opts, loop) -> dict:
                        for m in [FLOOR, *opts.methods]},
            "results": []}
     stage = Stage()
+    doc["scratch"] = stage.scratch  # gone after the run, with every mount below it
     try:
         for i, size in enumerate(opts.sizes):
             mounts = stage.inflate(size)

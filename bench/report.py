@@ -23,7 +23,8 @@ def _cell(r: dict) -> str:
         return "unavailable"
     if r["status"] == "error":
         return "ERROR"
-    return f"{r['containers_per_s']:.0f}"
+    cps = r["containers_per_s"]
+    return f"{cps:.0f}" if cps >= 100 else f"{cps:.1f}"
 
 
 def table(doc: dict) -> str:
@@ -54,6 +55,10 @@ def plot(doc: dict, path: str) -> str:
     except ImportError:
         return (f"bench: plot skipped: matplotlib is not installed "
                 f"(pip install -e '.[bench]' adds it); {path} not written")
+    except Exception as e:  # noqa: BLE001 - e.g. a guest CPU without numpy's baseline (x86-64-v2)
+        why = " ".join(str(e).split())
+        return (f"bench: plot skipped: matplotlib cannot be imported here ({why}); "
+                f"plot the JSON elsewhere: python -m bench --from-json FILE --plot {path}")
     fig, ax = plt.subplots(figsize=(8, 5))
     styles = ["-", "--", ":", "-."]
     parallel = sorted({r["parallel"] for r in doc["results"]})
