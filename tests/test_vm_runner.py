@@ -175,6 +175,9 @@ def test_summary_shape(tmp_path):
     assert report.exit_code(s) == 6  # a crashed kernel outranks failed tests
     s["kernels"]["6.18"]["status"] = "infra"
     assert report.exit_code(s) == 1  # failed tests outrank an untested kernel
+    s["kernels"]["7.3"]["status"] = "infra"  # its ERROR was a collection failure: no verdict
+    assert report.exit_code(s) == 125
+    s["kernels"]["7.3"]["status"] = "ok"
     s["kernels"]["6.18"]["status"] = "error"
     report.write(s, tmp_path / "out", {"6.18": "console: Kernel panic"})
     assert json.loads((tmp_path / "out/summary.json").read_text()) == json.loads(json.dumps(s))

@@ -139,7 +139,10 @@ def exit_code(summary: dict) -> int:
     ks = summary["kernels"].values()
     if any(k["status"] == "error" for k in ks):
         return errors.KERNEL_CRASHED
-    if any(k.get("failed") or k.get("errors") or k.get("xpassed") for k in ks):
+    # Only a kernel that ran is judged by its tests: an untested (infra) or
+    # interrupted one may hold a collection ERROR in its junit.xml, and
+    # that is no verdict on the kernel (git bisect must see 125, not 1).
+    if any(k.get("failed") or k.get("errors") or k.get("xpassed") for k in ks if k["status"] == "ok"):
         return errors.TESTS_FAILED
     if any(k["status"] == "infra" for k in ks):
         return errors.INFRA
