@@ -5,6 +5,7 @@ mount-namespace methods, in containers per second (issue 11).
                     [--parallel 1,2] [--methods LIST] [--json FILE] [--plot FILE.png]
                     [--no-syscalls]
     python -m bench --from-json FILE [--plot FILE.png]
+    python -m bench --build
 
 As root, on the running kernel (in a VM: python -m vm exec --kernel K --
 .venv/bin/python -m bench ...). For each mount-table size (the benchmark's
@@ -84,6 +85,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--json", metavar="FILE", help="write the results as JSON")
     p.add_argument("--plot", metavar="FILE.png", help="plot containers/s against mount-table size")
     p.add_argument("--no-syscalls", action="store_true", help="skip the strace pass")
+    p.add_argument("--build", action="store_true",
+                   help="only build the C loop (before a VM run: the guest sees the tree read-only)")
     p.add_argument("--from-json", metavar="FILE",
                    help="measure nothing: the table (and --plot) of an earlier run's JSON, e.g. from a guest")
     opts = p.parse_args(argv)
@@ -108,6 +111,8 @@ def main(argv: list[str]) -> int:
         opts = parse_args(argv)
         if opts.from_json:
             return report_only(opts)
+        if opts.build:
+            return build_only()
         if os.geteuid() != 0:
             raise UsageError("needs root (mount namespaces, pivot_root): run it with sudo")
     except UsageError as e:
@@ -126,6 +131,15 @@ def main(argv: list[str]) -> int:
     if opts.plot:
         print(report.plot(doc, opts.plot), file=sys.stderr)
     return 1 if any(r["status"] == "error" for r in doc["results"]) else 0
+
+
+def build_only() -> int:
+    try:
+        say(f"C loop: {cloop.load().__file__}")
+        return 0
+    except cloop.BuildError as e:
+        say(str(e))
+        return INFRA
 
 
 def report_only(opts) -> int:
