@@ -12,9 +12,9 @@ no compiler (README, "Why cffi's ABI mode"); only the benchmark does, so only
 running it needs gcc and the Python headers. The module is built next to the
 sources in bench/_build/<hash of the C source, the uapi values, the
 interpreter>/, like helpers/_uapi_ffi.py, so a VM guest (which sees the
-host's tree read-only) uses the build made on the host (`python -m bench --build`). Where that directory
-cannot be written and holds no build, it is built in a temporary directory
-for this process (slow under TCG, but right).
+host's tree read-only) uses the build made on the host (`python -m bench
+--build`). Where that directory cannot be written and holds no build, it is
+built in a temporary directory for this process (slow under TCG, but right).
 """
 from __future__ import annotations
 
