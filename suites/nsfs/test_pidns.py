@@ -16,40 +16,35 @@ from harness.upstream import upstream
 from helpers import sys as k
 from helpers import uapi
 from helpers.errors import raises_errno
+from helpers.proc import reporting_child
 
 FILE = "filesystems/nsfs/pidns.c"
+
+
+def _pid_ns_holder():
+    """In a reporting_child: unshare(CLONE_NEWUSER|CLONE_NEWPID) and fork the
+    new pid namespace's first process, which lives until this child exits
+    (EOF on a pipe only this child holds the write end of). Returns its pid."""
+    k.unshare(uapi.CLONE_NEWUSER | uapi.CLONE_NEWPID)
+    r, w = os.pipe()
+    inner = os.fork()
+    if inner == 0:
+        # Keep only r: an inherited end of reporting_child's pipes would
+        # keep its parent waiting for EOF.
+        os.closerange(3, r)
+        os.closerange(r + 1, os.sysconf("SC_OPEN_MAX"))
+        os.read(r, 1)
+        os._exit(0)
+    os.close(r)
+    return inner
 
 
 @contextmanager
 def process_in_new_user_and_pid_ns():
     """Yields the pid of a process in a new pid namespace owned by a new user
-    namespace; it is gone when the block ends."""
-    pid_r, pid_w = os.pipe()
-    done_r, done_w = os.pipe()
-    child = os.fork()
-    if child == 0:
-        try:
-            os.close(pid_r)
-            os.close(done_w)
-            k.unshare(uapi.CLONE_NEWUSER | uapi.CLONE_NEWPID)
-            inner = os.fork()
-            if inner == 0:
-                os.read(done_r, 1)
-                os._exit(0)
-            os.write(pid_w, str(inner).encode())
-            os.waitpid(inner, 0)
-        finally:
-            os._exit(0)
-    os.close(pid_w)
-    os.close(done_r)
-    try:
-        data = os.read(pid_r, 32)
-        assert data, "child could not set up the namespaces"
-        yield int(data)
-    finally:
-        os.close(done_w)
-        os.close(pid_r)
-        os.waitpid(child, 0)
+    namespace; it is gone soon after the block ends."""
+    with reporting_child(_pid_ns_holder) as (_, inner):
+        yield inner
 
 
 @upstream(FILE, "pidns")
