@@ -149,6 +149,26 @@ def clone3_nowait(fn, flags, exit_signal=signal.SIGCHLD, pidfd=False, **fields):
     return (pid, pidfd_buf[0]) if pidfd else pid
 
 
+# Write ends whose closing tells a reporting_child to exit. No other process
+# may hold a copy, or that child never sees EOF: a child forked later (by
+# anything in this process) would keep an earlier one waiting, and blocks
+# that end first-in first-out (A exits, then B) would hang. So every fork
+# closes them in the new child.
+_RELEASES = set()
+
+
+def _close_releases():
+    for fd in _RELEASES:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _RELEASES.clear()
+
+
+os.register_at_fork(after_in_child=_close_releases)
+
+
 @contextmanager
 def reporting_child(fn):
     """waiting_child that also hands back fn()'s value: a forked child runs
@@ -172,6 +192,7 @@ def reporting_child(fn):
             os._exit(0)
     os.close(val_w)
     os.close(done_r)
+    _RELEASES.add(done_w)
     try:
         chunks = []
         while chunk := os.read(val_r, 65536):
@@ -180,6 +201,7 @@ def reporting_child(fn):
             raise ChildError(f"child {pid} died before reporting")
         yield pid, _decode(pickle.loads(b"".join(chunks)))
     finally:
+        _RELEASES.discard(done_w)
         os.close(done_w)
         os.close(val_r)
         os.waitpid(pid, 0)
