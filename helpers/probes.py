@@ -229,13 +229,8 @@ def unshare_empty_mntns():
 
 @probe("clone_empty_mntns", since="7.1", doc="clone3(CLONE_EMPTY_MNTNS)")
 def clone_empty_mntns():
-    def body():
-        try:
-            clone3(lambda: 0, uapi.CLONE_EMPTY_MNTNS, signal.SIGCHLD)
-            return 0
-        except SyscallError as e:
-            return e.errno
-    return _decide(in_child(body), {0, errno.EPERM}, {errno.EINVAL, errno.ENOSYS},
+    err = in_child(errno_of, clone3, lambda: 0, uapi.CLONE_EMPTY_MNTNS, signal.SIGCHLD)
+    return _decide(err, {0, errno.EPERM}, {errno.EINVAL, errno.ENOSYS},
                    "clone3(CLONE_EMPTY_MNTNS)")
 
 
@@ -370,11 +365,7 @@ def move_mount_beneath_locked():
 def mount_notify():
     def body():
         _privileged()
-        try:
-            os.close(ksys.syscall("fanotify_init", uapi.FAN_REPORT_MNT | uapi.FAN_NONBLOCK, 0))
-            return 0
-        except SyscallError as e:
-            return e.errno
+        return errno_of(lambda: os.close(ksys.syscall("fanotify_init", uapi.FAN_REPORT_MNT | uapi.FAN_NONBLOCK, 0)))
     return _decide(in_child(body), {0}, {errno.EINVAL, errno.ENOSYS}, "fanotify_init(FAN_REPORT_MNT)")
 
 

@@ -22,7 +22,7 @@ import pytest
 from harness.upstream import upstream
 from helpers import uapi
 from helpers import sys as k
-from helpers.errors import name as errname
+from helpers.errors import errno_of, name as errname
 from helpers.kmsg import no_new_warnings
 from helpers.mounts import fs_registered
 from helpers.ns import setup_userns
@@ -53,10 +53,7 @@ def create_from_child(fsname, nest):
     _, fds, _, _ = socket.recv_fds(parent, 1, 1)
     assert len(fds) == 1
     try:
-        k.fsconfig(fds[0], uapi.FSCONFIG_CMD_CREATE)
-        return 0
-    except SyscallError as e:
-        return e.errno
+        return errno_of(k.fsconfig, fds[0], uapi.FSCONFIG_CMD_CREATE)
     finally:
         os.close(fds[0])
 
