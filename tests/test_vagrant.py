@@ -201,6 +201,9 @@ def test_plugin_runs_the_selection_inside_the_machine_and_reports_like_the_runne
     assert p.returncode == report.exit_code(summary), out
     for f in ("junit.xml", "ktap.txt", "pytest.log"):
         assert (tmp_path / "results" / release / f).exists(), f
+    # a disposable VM, like the runner's guests: the disruptive cases run
+    run, = [c for c in calls(tmp_path) if c.startswith("ssh ") and "-m pytest" in c]
+    assert f"{SELECTION} --disruptive -o junit_family=xunit1" in run
 
 
 def test_plugin_machine_down_exits_infra_with_the_reason(tmp_path):

@@ -56,6 +56,10 @@ def main(config, forced: bool, out=print) -> int | None:
         out("vagrant: --vagrant, but no machine of this project is created: vagrant up")
         return errors.USAGE
     args = guest_args(config.invocation_params.args)
+    if "--disruptive" not in args and config.pluginmanager.hasplugin("harness.disruptive"):
+        # a machine of this project is a disposable VM, as the runner's guests
+        # (which run the disruptive cases by their boot record)
+        args.append("--disruptive")
     cwd = str(config.invocation_params.dir)
     try:
         runner.warm_caches(cwd, args)  # bad arguments: one line, before any ssh
