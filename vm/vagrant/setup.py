@@ -96,6 +96,8 @@ def run() -> int:
               for s in (kernels.DEFAULT_SERIES if label == "all" else [label])]
     machines, no_modules = prepare_kernels(labels)
     if not machines:
+        # remembered, so `vagrant up` says why too; machines prepared before stay
+        config.save({**old, "no_modules": {**old.get("no_modules", {}), **no_modules}})
         raise errors.UsageError(f"none of {' '.join(labels)} can be a Vagrant machine (no modules)")
     first = next(iter(machines.values()))["vmlinuz"]
     accel = os.environ.get(config.ACCEL_ENV) or old.get("accel") or probe_accel(first)
@@ -110,7 +112,9 @@ def run() -> int:
                  "tcg_cpu_model": config.TCG_CPU_MODEL, "uri": uri,
                  "rsync_exclude": config.RSYNC_EXCLUDE, "rsync_args": config.RSYNC_ARGS,
                  "netns": None if uri else config.NETNS,
-                 "machines": machines, "no_modules": no_modules})
+                 # earlier machines stay known: `vagrant destroy` of one needs its entry
+                 "machines": {**old.get("machines", {}), **machines},
+                 "no_modules": no_modules})
     ready = ", ".join(f"{label} ({m['release']})" for label, m in machines.items())
     say(f"ready: {ready} under "
         f"{accel.upper()}; now: vagrant up && .venv/bin/pytest -n auto")
