@@ -97,7 +97,8 @@ def run() -> int:
     machines, no_modules = prepare_kernels(labels)
     if not machines:
         # remembered, so `vagrant up` says why too; machines prepared before stay
-        config.save({**old, "no_modules": {**old.get("no_modules", {}), **no_modules}})
+        if old:
+            config.save({**old, "no_modules": {**old.get("no_modules", {}), **no_modules}})
         raise errors.UsageError(f"none of {' '.join(labels)} can be a Vagrant machine (no modules)")
     first = next(iter(machines.values()))["vmlinuz"]
     accel = os.environ.get(config.ACCEL_ENV) or old.get("accel") or probe_accel(first)
