@@ -33,6 +33,7 @@ def dir_line(out, directory):
     ("filesystems/fscontext_ns", 3), ("filesystems/empty_mntns", 36),
     ("filesystems/mount_cycle", 33), ("filesystems/umount_propagation", 8),
     ("filesystems/mount-notify", 14), ("filesystems/move_mount", 8),
+    ("namespaces", 100),
 ])
 def test_upstream_directory_fully_mirrored(parity, directory, total):
     assert dir_line(parity, directory) == f"{total}/{total}"
