@@ -1,6 +1,7 @@
 """One initrd per kernel for the Vagrant machines: busybox, the kernel's
-virtio_blk and virtio_net modules with their dependencies (decompressed:
-busybox insmod reads plain .ko) and init.sh. Cached by content."""
+modules the box needs before its module tree is rsynced in (MODULES, with
+their dependencies, decompressed: busybox insmod reads plain .ko) and
+init.sh. Cached by content."""
 from __future__ import annotations
 
 import hashlib
@@ -12,7 +13,10 @@ from pathlib import Path
 from .. import errors, initramfs
 from .config import state_dir
 
-MODULES = ["virtio_blk", "virtio_net"]
+# virtio_blk/virtio_net: the root disk and the network; button and evdev:
+# the ACPI power button reaches systemd-logind, so `vagrant halt` (an ACPI
+# shutdown request) halts the machine before the module tree is rsynced in.
+MODULES = ["virtio_blk", "virtio_net", "button", "evdev"]
 INIT = Path(__file__).with_name("init.sh")
 
 
@@ -60,7 +64,4 @@ def build(modules_dir: Path, release: str) -> Path:
             names.append(name)
         (root / "mods/order").write_text("\n".join(names) + "\n")
         initramfs.write_cpio(root, [*files, "mods", "mods/order", *(f"mods/{n}" for n in names)], out)
-    for old in out.parent.glob(f"{release}-*.cpio"):
-        if old != out:  # an earlier build for this kernel
-            old.unlink()
-    return out
+    return out  # earlier builds stay: machines made with them boot from them
