@@ -70,3 +70,10 @@ def pytest_cmdline_main(config):
         return None
     from . import run  # python-vagrant and the runner's modules: only now
     return run.main(config, forced=o.vagrant)
+
+
+def pytest_report_header(config):
+    if config.option.no_vagrant and created_on_disk(config.rootpath):
+        names = ", ".join(created_on_disk(config.rootpath))
+        return f"vagrant: --live: testing the live kernel, not this project's Vagrant machines ({names})"
+    return None
