@@ -50,3 +50,24 @@ def test_suites_in_vms_have_no_unexpected_failure(tmp_path):
     assert ktap[:2] == ["KTAP version 1", f"1..{len(KERNELS)}"]
     assert [l for l in ktap if l.startswith("ok ")] == [
         f"ok {i} {k}" for i, k in enumerate(summary["kernels"], 1)]
+
+
+def test_suite_as_unprivileged_user_in_a_7_3_guest(tmp_path):
+    """--vm-user nobody: every case runs unprivileged (inside a user
+    namespace where that is what it checks) or SKIPs naming the privilege;
+    on the kernel with every feature nothing FAILs for want of root."""
+    proc = subprocess.run([sys.executable, "-m", "pytest", "--kernel", "7.3", "--vm-user", "nobody",
+                           f"--results-dir={tmp_path}", "--known-defects", "known-defects.toml",
+                           "-n", "2", "suites"], cwd=REPO, capture_output=True, text=True)
+    print(proc.stdout[-20000:], proc.stderr[-5000:])
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    k = kernel(summary, "7.3")
+    assert k["status"] == "ok", k
+    assert k["failed"] == 0 and k["errors"] == 0, [
+        (nid, summary["details"][rel][nid].get("message", "")[:200])
+        for nid, res in summary["tests"].items() for rel, o in res.items() if o in ("FAIL", "ERROR")]
+    skips = [d.get("message", "") for rel in summary["details"]
+             for nid, d in summary["details"][rel].items() if summary["tests"][nid][rel] == "SKIP"]
+    assert all(skips) and any("root" in m for m in skips)
+    assert k["passed"] > 250, k  # the user-namespace cases ran
+    assert proc.returncode == 0

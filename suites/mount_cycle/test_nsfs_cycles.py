@@ -281,7 +281,7 @@ def test_lazy_umount_keeps_held_tree_connected(base, where):
     (mount_cover twins). Same in every kind of namespace."""
     # The userns variant, and any unprivileged run, mount only inside a user
     # namespace that owns its mount namespace.
-    if where == "userns" or (where == "plain" and os.geteuid() != 0):
+    if where == "userns" or os.geteuid() != 0:
         setup_userns()
     tmpfs(base)
     root = _cover_where(where, base)

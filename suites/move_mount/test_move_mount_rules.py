@@ -15,7 +15,7 @@ from helpers import sys as k
 from helpers import flags, uapi
 from helpers.errors import raises_errno
 from helpers.mounts import detached_fs, tmpfs
-from helpers.ns import enter_userns, mount_admin, setup_userns
+from helpers.ns import mount_admin, setup_userns
 
 BENEATH = uapi.MOVE_MOUNT_F_EMPTY_PATH | uapi.MOVE_MOUNT_BENEATH
 
@@ -125,7 +125,7 @@ def test_beneath_namespace_root_with_nothing_on_top_is_einval():
     its own parent: there is nothing to slide beneath, so EINVAL. A plain
     move onto "/" (stacking) works."""
     if os.geteuid() != 0:
-        enter_userns()
+        setup_userns()  # fsopen() needs CAP_SYS_ADMIN over the current mount namespace
     fd = detached_fs()
     k.unshare(uapi.UNSHARE_EMPTY_MNTNS)
     with raises_errno(errno.EINVAL):
