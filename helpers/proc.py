@@ -130,6 +130,18 @@ def clone3(fn, flags, exit_signal=signal.SIGCHLD, pidfd=False, **fields):
     return _collect(pid, rfd), (pidfd_buf[0] if pidfd else None)
 
 
+def usable_cpus():
+    """The CPUs this process may be moved to (sched_setaffinity tried in a
+    child, so our own affinity is left alone)."""
+    def ok(cpu):
+        try:
+            in_child(os.sched_setaffinity, 0, {cpu})
+            return True
+        except OSError:
+            return False
+    return [cpu for cpu in range(os.cpu_count() or 1) if ok(cpu)]
+
+
 def clone3_nowait(fn, flags, exit_signal=signal.SIGCHLD, pidfd=False, **fields):
     """clone3(flags), run fn() in the child and _exit(0) (1 if it raised);
     returns the child's pid at once, unreaped: for cases about a child's

@@ -15,7 +15,7 @@ import pytest
 from helpers import uapi
 from helpers import sys as k
 from helpers.ns import own_mntns_id
-from helpers.proc import in_child
+from helpers.proc import in_child, usable_cpus
 
 ROUNDS = 8
 
@@ -26,19 +26,11 @@ def _new_mntns_id_on(cpu):
     return own_mntns_id()
 
 
-def _may_run_on(cpu):
-    try:
-        in_child(os.sched_setaffinity, 0, {cpu})
-        return True
-    except OSError:
-        return False
-
-
 @pytest.mark.root
 @pytest.mark.requires("ns_get_mntns_id")
 def test_mntns_ids_increase_in_creation_order_across_cpus():
     # The harness pins each test to one CPU; this test alternates on purpose.
-    cpus = [cpu for cpu in range(os.cpu_count()) if _may_run_on(cpu)]
+    cpus = usable_cpus()
     if len(cpus) < 2:
         pytest.skip(f"needs at least 2 CPUs to alternate between; this machine offers {len(cpus)}")
     created = [(cpu, in_child(_new_mntns_id_on, cpu)) for cpu in cpus[:2] * (ROUNDS // 2)]
