@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from .. import errors, report, runner
+from .. import errors, runner
 from ..plugin import strip_vm_args
 from . import plugin
 from .machines import Machines, Runner
