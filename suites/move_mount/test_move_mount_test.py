@@ -12,7 +12,10 @@ and detach the old root (keeping a bind of /proc, which setup_userns
 needs). "/" is then a tmpfs sitting directly on the
 namespace root (nullfs on 7.x), which is what upstream's "/" is on a
 machine booted without an initramfs, and every directory the cases create
-lives in that throw-away tmpfs.
+lives in that throw-away tmpfs. The two cases that create nothing also run
+on the stack the machine booted with ("booted": in a VM runner guest, "/"
+sits on the initramfs' rootfs, which sits on nullfs), in the test's copy of
+the namespace.
 """
 import errno
 import os
@@ -46,11 +49,13 @@ def private_root():
 
 
 @pytest.fixture
-def orig_root_id():
-    """FIXTURE_SETUP(move_mount): unshare(CLONE_NEWNS), rprivate, id of "/"."""
+def orig_root_id(request):
+    """FIXTURE_SETUP(move_mount): unshare(CLONE_NEWNS), rprivate, id of "/";
+    then the private root, unless the case asks for the booted stack."""
     k.unshare(uapi.CLONE_NEWNS)
     make_rprivate("/")
-    private_root()
+    if getattr(request, "param", "private_root") == "private_root":
+        private_root()
     root_id = k.mnt_id_unique("/")
     assert root_id != 0
     return root_id
@@ -88,6 +93,7 @@ def setup_locked_overmount():
 @pytest.mark.root
 @pytest.mark.requires("move_mount_beneath", "move_mount_beneath_root")
 @upstream(FILE, "move_mount.beneath_rootfs_success")
+@pytest.mark.parametrize("orig_root_id", ["private_root", "booted"], indirect=True)
 def test_beneath_rootfs_success(orig_root_id):
     """A clone of "/" moved beneath "/" becomes the root after chroot(".")."""
     fd, clone_id = clone_root()
@@ -101,6 +107,7 @@ def test_beneath_rootfs_success(orig_root_id):
 @pytest.mark.root
 @pytest.mark.requires("move_mount_beneath", "move_mount_beneath_root")
 @upstream(FILE, "move_mount.beneath_rootfs_old_root_stacked")
+@pytest.mark.parametrize("orig_root_id", ["private_root", "booted"], indirect=True)
 def test_beneath_rootfs_old_root_stacked(orig_root_id):
     """After BENEATH "/", the old root sits on top of the clone (its parent)."""
     fd, clone_id = clone_root()
