@@ -232,5 +232,12 @@ def pytest_runtest_protocol(item, nextitem):
     reports[-1].user_properties.append(("harness_wall_s", round(time.monotonic() - start, 4)))
     for report in reports:
         ihook.pytest_runtest_logreport(report=report)
+    # Collectors set up in this process by an earlier unforked item (no_fork,
+    # e.g. a module-scoped fixture) stay on its SetupState until an item
+    # that does not need them: the forked item set up nothing here, so tear
+    # down now what the next item does not share, as pytest's own protocol
+    # would; a child forked with them still stacked fails its setup
+    # ("previous item was not torn down properly").
+    item.session._setupstate.teardown_exact(nextitem)
     ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
     return True

@@ -135,3 +135,28 @@ def test_reruns_fork_every_attempt_and_mark_flaky_in_junit(pytester):
         details["test_flaky.py::test_flaky"]["time"]), "message": "passed on attempt 2"}
     assert details["test_flaky.py::test_consistent"]["status"] == "FAIL"
     assert details["test_flaky.py::test_consistent"]["message"].endswith("(all 3 attempts)")
+
+
+def test_an_unforked_item_leaves_nothing_set_up_for_the_next_module(pytester):
+    """A no_fork item sets up its module in the pytest process; the forked
+    item after it (same module) sets up nothing there; the next module's
+    item must not find the first module still stacked."""
+    repo = pathlib.Path(__file__).resolve().parent.parent
+    pytester.makeconftest(f"import sys; sys.path.insert(0, {str(repo)!r})\n"
+                          "pytest_plugins = ['harness.features', 'harness.isolation']\n")
+    pytester.makepyfile(test_a="""
+import pytest
+torn = []
+@pytest.fixture(scope="module")
+def modfix():
+    yield
+    open("torn_down", "w").close()
+@pytest.mark.no_fork
+def test_a1(modfix):
+    pass
+def test_a2(modfix):
+    pass
+""", test_b="def test_b1():\n    pass\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:randomly")
+    result.assert_outcomes(passed=3)
+    assert (pytester.path / "torn_down").exists()  # in the pytest process, once
