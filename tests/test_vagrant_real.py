@@ -22,8 +22,8 @@ SERIES = "7.3"
 
 def not_set_up():
     if os.environ.get("MNTNS_TEST_VAGRANT") != "1":
-        return ("opt-in, MNTNS_TEST_VAGRANT=1: boots a Vagrant machine (10 to 16 minutes under "
-                "TCG on 2 busy cores); tests/test_vagrant.py covers the layer with a fake vagrant")
+        return ("opt-in, MNTNS_TEST_VAGRANT=1: boots a Vagrant machine (2 min here on a quiet host, 16 "
+                "on a busy one, under TCG); tests/test_vagrant.py covers the layer with a fake vagrant")
     state = config.load()
     if state is None:
         return "needs vagrant/setup (Vagrant, libvirt, the box): not run on this machine"
