@@ -346,7 +346,7 @@ class VM:
         fatal = [l.split("mntns-init: ", 1)[1] for l in console.splitlines()
                  if "mntns-init: FATAL" in l]
         if outcome == "kvm_failed":
-            return "kvm_failed", f"qemu {_qemu_end(res)}: {_last_line(r / 'qemu.log')}"
+            return "kvm_failed", f"qemu {_qemu_end(res)}: {last_line(r / 'qemu.log')}"
         if outcome == "stopped":
             return "interrupted", f"stopped by the user after {res.wall_s:.0f} s, {p.done} results"
         if errs:
@@ -360,7 +360,7 @@ class VM:
                              f"{p.done}/{p.planned or '?'} results")
         if not console.strip():
             return "infra", (f"qemu {_qemu_end(res)} before the guest printed anything: "
-                             f"{_last_line(r / 'qemu.log')}")
+                             f"{last_line(r / 'qemu.log')}")
         if fatal:
             return "infra", fatal[0]
         if res.exit_status is None:
@@ -371,7 +371,7 @@ class VM:
     def _exit_verdict(self, res: VMResult):
         """The guest's command exited: did pytest run? (vm/exec.py: any status is the command's)"""
         if res.exit_status not in PYTEST_OK_STATUSES:
-            return "infra", f"guest pytest exited {res.exit_status}: {_last_line(self.results / 'pytest.log')}"
+            return "infra", f"guest pytest exited {res.exit_status}: {last_line(self.results / 'pytest.log')}"
         if not (self.results / "junit.xml").exists():
             return "infra", "guest wrote no junit.xml"
         return "ok", ""
@@ -406,7 +406,7 @@ def _read(path: Path) -> bytes:
         return b""
 
 
-def _last_line(path: Path) -> str:
+def last_line(path: Path) -> str:
     lines = _read(path).decode(errors="replace").strip().splitlines()
     return lines[-1].strip() if lines else "(empty)"
 

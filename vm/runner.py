@@ -171,7 +171,7 @@ def _run(specs, pytest_args, cwd, opts: RunOptions, ktap: bool, out) -> int:
            for k in ks]
     started = time.time()
     interrupted = _drive(vms, jobs, apt, out)
-    return _report(vms, results_dir, opts, out, interrupted, started, baseline)
+    return report_runs(vms, results_dir, opts, out, interrupted, started, baseline)
 
 
 def build_initrd() -> Path:
@@ -242,8 +242,12 @@ def _run_record(started: float) -> dict:
             "wall_s": round(time.time() - started, 1)}
 
 
-def _report(vms: list[qemu.VM], results_dir: Path, opts: RunOptions, out, interrupted: bool,
-            started: float, baseline: dict | None = None) -> int:
+def report_runs(vms: list, results_dir: Path, opts: RunOptions, out, interrupted: bool,
+                started: float, baseline: dict | None = None) -> int:
+    """Summary, merged reports, matrix.html, kcidb.json and the exit code for
+    finished runs: each entry has .kernel, .result (a qemu.VMResult) and
+    .results (its directory) -- a qemu.VM, or another way of running the
+    suite on a kernel (vm/vagrant/run.py)."""
     runs = {vm.kernel.name: {"status": vm.result.status, "reason": vm.result.reason,
                              "accel": vm.result.accel or None,
                              "accel_reason": vm.result.accel_reason or None,

@@ -165,7 +165,7 @@ class Runner:
             res.status, res.reason = "infra", _ssh_reason(m, p, m.results / "pytest.log")
         elif p.returncode not in qemu.PYTEST_OK_STATUSES:
             res.status, res.reason = "infra", (f"guest pytest exited {p.returncode}: "
-                                               f"{qemu._last_line(m.results / 'pytest.log')}")
+                                               f"{qemu.last_line(m.results / 'pytest.log')}")
         else:
             res.status, res.reason = self._fetch(cfg, m)
 

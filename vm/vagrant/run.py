@@ -92,4 +92,4 @@ def _run_all(ms, machines, cwd, args, config, results_dir: Path, out) -> int:
                              features_json=config.getoption("features_json", None) if ktap else None)
     # vm/runner.py's report: it reads .kernel, .result and .results of each
     # machine as of a VM (vm/qemu.py).
-    return runner._report(machines, results_dir, opts, out, interrupted, started)
+    return runner.report_runs(machines, results_dir, opts, out, interrupted, started)
