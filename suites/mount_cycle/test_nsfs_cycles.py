@@ -10,10 +10,10 @@ import pytest
 
 from helpers import uapi
 from helpers import sys as k
-from helpers.errors import raises_errno
+from helpers.errors import errno_of, raises_errno
 from helpers.mounts import shared_pair, tmpfs
 from helpers.ns import enter_userns, setup_userns
-from helpers.proc import in_child, usable_cpus, waiting_child
+from helpers.proc import in_child, reporting_child, usable_cpus, waiting_child
 from helpers.proc import Partner
 from suites.mount_cycle.cycle import fd_path
 
@@ -168,34 +168,43 @@ def test_mntns_file_bind_rule(base, whose):
     _bind_rule(f"{base}/t", whose, older)
 
 
-@pytest.mark.parametrize("older_cpu, newer_cpu", [(0, 1), (1, 0)], ids=["cpu0_then_cpu1", "cpu1_then_cpu0"])
-def test_mntns_file_bind_rule_across_cpus(base, older_cpu, newer_cpu):
-    """mnt_ns_loop across CPUs: a namespace created after the caller's, on
-    another CPU, is newer: binding its file is allowed, and binding the
-    caller's (older) file from inside it is EINVAL. The harness pins each
-    test to one CPU; here the two namespaces are made on different CPUs on
-    purpose, in both orders: ids handed out from per-CPU batches
-    (kernel/nstree.c __ns_tree_gen_id(), 6.18) make "newer" depend on
-    which CPU created each namespace."""
-    cpus = usable_cpus()
-    if len(cpus) < 2:
-        pytest.skip(f"needs at least 2 CPUs to create namespaces on; this machine offers {len(cpus)}")
-    os.sched_setaffinity(0, {cpus[older_cpu]})
+def _bind_rule_errnos(base, older_cpu, newer_cpu):
+    """Our namespace made on older_cpu, a newer one on newer_cpu: errnos of
+    binding our (older) file inside the newer one, and its file in ours."""
+    os.sched_setaffinity(0, {older_cpu})
     _enter()
     tmpfs(base)
     open(f"{base}/t", "w").close()
     older = f"/proc/{os.getpid()}/ns/mnt"
 
     def newer_ns():
-        os.sched_setaffinity(0, {cpus[newer_cpu]})
+        os.sched_setaffinity(0, {newer_cpu})
         k.unshare(uapi.CLONE_NEWNS)
         tmpfs("/mnt")
         open("/mnt/t", "w").close()
-        with raises_errno(errno.EINVAL):          # older into newer: a cycle could form
-            k.mount(older, "/mnt/t", None, uapi.MS_BIND)
+        return errno_of(k.mount, older, "/mnt/t", None, uapi.MS_BIND)
 
-    with waiting_child(newer_ns) as newer:
-        k.mount(f"/proc/{newer}/ns/mnt", f"{base}/t", None, uapi.MS_BIND)   # newer into older
+    with reporting_child(newer_ns) as (newer, older_in_newer):
+        newer_in_older = errno_of(k.mount, f"/proc/{newer}/ns/mnt", f"{base}/t", None, uapi.MS_BIND)
+    return errno.errorcode.get(older_in_newer, older_in_newer), errno.errorcode.get(newer_in_older, newer_in_older)
+
+
+def test_mntns_file_bind_rule_across_cpus(base):
+    """mnt_ns_loop across CPUs: a namespace created after the caller's, on
+    another CPU, is newer: binding the caller's (older) file inside it is
+    EINVAL, binding its file in the caller's namespace works -- with the two
+    namespaces made on different CPUs in both orders. The harness pins each
+    test to one CPU; here that is undone on purpose: ids handed out from
+    per-CPU batches (kernel/nstree.c __ns_tree_gen_id(), 6.18) make "newer"
+    depend on which CPU created each namespace, and one of the two orders
+    then gets it wrong, whichever CPU's batch is ahead."""
+    cpus = usable_cpus()
+    if len(cpus) < 2:
+        pytest.skip(f"needs at least 2 CPUs to create namespaces on; this machine offers {len(cpus)}")
+    got = {f"cpu{a}_then_cpu{b}": in_child(_bind_rule_errnos, base, cpus[a], cpus[b])
+           for a, b in ((0, 1), (1, 0))}
+    assert got == {order: ("EINVAL", 0) for order in got}, \
+        f"(older file bound in the newer namespace, newer file bound in the older) per order: {got}"
 
 
 def _new_ns(kind, base):
