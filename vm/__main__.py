@@ -7,7 +7,11 @@
    python -m vm bisect --good K --bad K [--fixed] PYTEST-ARGS...
                                          -- first point release where the verdict changes (vm/bisect.py)
    python -m vm html RESULTS_DIR [-o FILE] -- a run's test x kernel matrix as one HTML page (vm/html.py)"""
+import importlib
 import sys
+
+# subcommands: vm/<name>.py's main(argv) runs each
+COMMANDS = ("kcidb", "bench", "bisect", "exec", "diff", "html")
 
 
 def main(argv):
@@ -18,24 +22,8 @@ def main(argv):
     if argv[:1] == ["run"]:
         import pytest
         return pytest.main(["-p", "vm.plugin", *argv[1:]])
-    if argv[:1] == ["kcidb"]:
-        from .kcidb import main as kcidb
-        return kcidb(argv[1:])
-    if argv[:1] == ["bench"]:
-        from .bench import main as bench
-        return bench(argv[1:])
-    if argv[:1] == ["bisect"]:
-        from .bisect import main as bisect
-        return bisect(argv[1:])
-    if argv[:1] == ["exec"]:
-        from .exec import main as exec_
-        return exec_(argv[1:])
-    if argv[:1] == ["diff"]:
-        from .diff import main as diff
-        return diff(argv[1:])
-    if argv[:1] == ["html"]:
-        from .html import main as html
-        return html(argv[1:])
+    if argv and argv[0] in COMMANDS:
+        return importlib.import_module(f"vm.{argv[0]}").main(argv[1:])
     print(__doc__)
     return 2
 
