@@ -84,10 +84,15 @@ def test_kernel_that_never_reaches_init_fails_at_the_boot_deadline(tmp_path):
     k = only_kernel(tmp_path)
     assert code == errors.KERNEL_CRASHED
     assert k["status"] == "error"
-    assert k["reason"].startswith("kernel did not reach init within 40 s (last console line:")
-    # booted twice (a TCG boot that fails before init gets one more try), not for an hour
-    assert k["retried"].startswith("first boot failed before init under TCG, booted again "
-                                   "(kernel did not reach init within 40 s")
+    # Booted twice (a TCG boot that fails before init gets one more try),
+    # not for an hour. Either boot may instead hit qemu TCG's stale-text
+    # "Oops: int3" at boot (vm/qemu.py VM.run, about 1 boot in 5 on 7.3.4):
+    # also a failure before init, so the deadline must show in at least one.
+    deadline = "kernel did not reach init within 40 s"
+    assert k["retried"].startswith("first boot failed before init under TCG, booted again (")
+    boots = [k["reason"], k["retried"]]
+    assert any(deadline in b for b in boots), boots
+    assert all(deadline in b or "Oops: int3" in b for b in boots), boots
     assert time.monotonic() - start < 300
 
 
