@@ -13,16 +13,13 @@ import errno
 import os
 import time
 
+from helpers.errors import errno_of
 from helpers.ns import listns_all, open_ns_by_id
 
 
 def opens(ns_id):
     """0 if open_by_handle_at(FD_NSFS_ROOT, {ns_id}) succeeds, else its errno."""
-    try:
-        os.close(open_ns_by_id(ns_id))
-        return 0
-    except OSError as e:
-        return e.errno
+    return errno_of(lambda: os.close(open_ns_by_id(ns_id)))
 
 
 def views(*ids):
