@@ -134,35 +134,38 @@ def load_all(path):
     return entries
 
 
-def load(path, version=None, today=None):
-    """The entries for this kernel that are in force (waivers not expired)."""
+def for_kernel(path, version=None, today=None):
+    """(in force, expired): this kernel's entries, split by their waiver's
+    expiry (an entry without `expires` is always in force)."""
     version = version or kernel.version()
     today = today or datetime.date.today()
-    return [e for e in load_all(path) if any(matches_kernel(str(k), version) for k in e["kernels"])
-            and ("expires" not in e or e["expires"] >= today)]
+    mine = [e for e in load_all(path) if any(matches_kernel(str(k), version) for k in e["kernels"])]
+    lapsed = [e for e in mine if "expires" in e and e["expires"] < today]
+    return [e for e in mine if e not in lapsed], lapsed
+
+
+def load(path, version=None, today=None):
+    """The entries for this kernel that are in force (waivers not expired)."""
+    return for_kernel(path, version, today)[0]
 
 
 def expired(path, version=None, today=None):
-    version = version or kernel.version()
-    today = today or datetime.date.today()
-    return [e for e in load_all(path) if "expires" in e and e["expires"] < today
-            and any(matches_kernel(str(k), version) for k in e["kernels"])]
+    return for_kernel(path, version, today)[1]
 
 
 def _marker(defect):
     waived = f"; waived until {defect['expires']}" if "expires" in defect else ""
-    ref = f" (ref: {defect['ref']})" if "ref" in defect else ""
     return pytest.mark.xfail(strict=True, run=defect.get("run", True),
                              reason=f"known defect on {kernel.release()}: {defect['reason']}"
-                                    f"{ref}{waived} (evidence: {defect['evidence']})")
+                                    f" (ref: {defect['ref']}){waived} (evidence: {defect['evidence']})")
 
 
 def pytest_collection_modifyitems(config, items):
     path = config.getoption("--known-defects")
     if not path:
         return
-    config.stash[_EXPIRED] = expired(path)
-    for defect in load(path):
+    in_force, config.stash[_EXPIRED] = for_kernel(path)
+    for defect in in_force:
         marker = _marker(defect)
         for item in items:
             if matches_test(defect["test"], item.nodeid):

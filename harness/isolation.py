@@ -53,7 +53,7 @@ def pytest_addoption(parser):
              "on a later attempt = FLAKY (junit property 'attempts'), failed on all = FAIL")
 
 
-def forked_protocol(item, nextitem=None, log=False):
+def forked_protocol(item):
     """runtestprotocol(), run in a forked child: one attempt of a test."""
     kmsg.mark_test("start", item.nodeid)
     reports = run_forked(item)

@@ -11,7 +11,7 @@ from pathlib import Path
 from . import crash, errors
 
 # Merge order when one node id shows up more than once: worst wins.
-# FLAKY: failed, then passed on a rerun (--reruns N, pytest-rerunfailures).
+# FLAKY: failed, then passed on a rerun (--rerun-failures N, harness/isolation.py).
 RANK = {"PASS": 0, "XFAIL": 1, "SKIP": 2, "FLAKY": 3, "XPASS": 4, "FAIL": 5, "ERROR": 6}
 
 
@@ -55,8 +55,8 @@ def message(tc: ET.Element) -> str | None:
         el = tc.find(tag)
         if el is not None:
             text = (el.get("message") or (el.text or "").strip().split("\n")[0]) or tag
-            return text + (f" (all {attempts(tc)} attempts)" if attempts(tc) > 1 else "")
-    return f"passed on attempt {attempts(tc)}" if attempts(tc) > 1 else None
+            return text + (f" (all {n} attempts)" if (n := attempts(tc)) > 1 else "")
+    return f"passed on attempt {n}" if (n := attempts(tc)) > 1 else None
 
 
 def parse_junit_details(path: Path) -> dict[str, dict]:
