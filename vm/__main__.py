@@ -15,6 +15,8 @@ COMMANDS = ("kcidb", "bench", "bisect", "exec", "diff", "html")
 
 
 def main(argv):
+    from .log import setup
+    setup()  # every subcommand prints the runner's "vm: ..." messages
     if argv[:1] == ["list"]:
         from .runner import list_kernels
         mirror = argv[argv.index("--mirror") + 1] if "--mirror" in argv else None

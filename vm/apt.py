@@ -13,6 +13,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from vm.log import log
+
 # Suites that carry the kernels we care about (6.12 ... 7.x).
 SUITES = ["sid", "experimental", "trixie", "trixie-backports", "bookworm-backports"]
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
@@ -116,7 +118,7 @@ class PrivateApt:
         self._setup()
         if not force and self.index_age() < INDEX_MAX_AGE:
             return False
-        print(f"vm: apt-get update of the private index ({self.root})", flush=True)
+        log.info(f"apt-get update of the private index ({self.root})")
         self._run("apt-get", "update")  # verifies Release signatures
         (self.state / "updated").touch()
         return True
@@ -147,7 +149,7 @@ class PrivateApt:
         want = [pin for pin, f in zip(pins, files) if not f.exists()]
         if want:
             self.update()
-            print(f"vm: apt-get download {' '.join(want)}", flush=True)
+            log.info(f"apt-get download {' '.join(want)}")
             self._run("apt-get", "download", *want)
         missing = [f.name for f in files if not f.exists()]
         if missing:
@@ -164,7 +166,7 @@ class PrivateApt:
             raise RuntimeError(f"{package} is not in the private index ({self.sources})")
         pattern = f"{package}_{m.group(1).replace(':', '%3a')}_*.deb"
         if not list(self.debs.glob(pattern)):
-            print(f"vm: apt-get download {package}={m.group(1)}", flush=True)
+            log.info(f"apt-get download {package}={m.group(1)}")
             self._run("apt-get", "download", f"{package}={m.group(1)}")
         found = list(self.debs.glob(pattern))
         if not found:
