@@ -97,7 +97,7 @@ def test_nr_mounts_follows_mount_and_umount(how):
 
 
 @pytest.mark.userns
-@pytest.mark.requires("open_tree_namespace")
+@pytest.mark.requires("open_tree_namespace", "mnt_id_req_ns_fd")
 @pytest.mark.parametrize("children", [0, 2])
 def test_nr_mounts_of_open_tree_namespace_matches_listmount(children):
     """A namespace from open_tree(OPEN_TREE_NAMESPACE | AT_RECURSIVE) of a

@@ -17,9 +17,11 @@ and which mount namespace they answer about (fs/namespace.c):
   only do_statmount()'s reachability check is left (EPERM for a mount
   outside the root grab_requested_root() picks, e.g. the namespace root).
 
-mnt_ns_fd is present on every kernel the suite runs on (measured on Debian's
-6.12.117, 6.18.15, 7.1.13 and 7.3.4), as old as mnt_ns_id: the
-"mnt_id_req_ns_id" probe gates both.
+mnt_ns_fd ("fs: allow mount namespace fd") only works since "fs/namespace:
+correctly handle errors returned by grab_requested_mnt_ns" (6.18, stable
+6.12.59): before it copy_mnt_id_req() refused the nonzero field with EINVAL.
+The cases using it need the "mnt_id_req_ns_fd" probe (present on Debian's
+6.12.117, 6.18.15, 6.19.14, 7.0.13, 7.1.13 and 7.3.4).
 """
 import errno
 import os
@@ -128,6 +130,7 @@ def test_statmount_by_fd_refuses_mnt_id_and_mnt_ns_id(field):
 
 
 # --- which namespace: grab_requested_mnt_ns() ---------------------------------
+@pytest.mark.requires("mnt_id_req_ns_fd")
 @pytest.mark.parametrize("call", CALLS)
 def test_mnt_ns_fd_with_mnt_ns_id_is_einval(call):
     """A namespace by fd and by id at once: EINVAL, even when both name the
@@ -142,6 +145,7 @@ def not_a_file():
     return 1 << 20  # above any open fd (RLIMIT_NOFILE is far lower)
 
 
+@pytest.mark.requires("mnt_id_req_ns_fd")
 @pytest.mark.parametrize("call", CALLS)
 @pytest.mark.parametrize("make_fd,err", [
     pytest.param(lambda: os.open("/proc/self/status", os.O_RDONLY | os.O_CLOEXEC), errno.EINVAL, id="regular-file"),
@@ -170,6 +174,7 @@ def test_unknown_mnt_ns_id_is_enoent(call):
         call(req)
 
 
+@pytest.mark.requires("mnt_id_req_ns_fd")
 @pytest.mark.parametrize("call", CALLS)
 def test_own_mnt_ns_fd_is_the_own_namespace(call):
     """mnt_ns_fd of the caller's own namespace answers as with no namespace
@@ -192,7 +197,7 @@ def describe(fd):
 
 
 @pytest.mark.userns
-@pytest.mark.requires("open_tree_namespace")
+@pytest.mark.requires("open_tree_namespace", "mnt_id_req_ns_fd")
 def test_mnt_ns_fd_of_open_tree_namespace():
     """The fd open_tree(OPEN_TREE_NAMESPACE | AT_RECURSIVE) returns, as
     mnt_ns_fd: listmount lists the copied tmpfs and its child, as by the
@@ -212,7 +217,7 @@ def test_mnt_ns_fd_of_open_tree_namespace():
 
 
 @pytest.mark.userns
-@pytest.mark.requires("fsmount_namespace")
+@pytest.mark.requires("fsmount_namespace", "mnt_id_req_ns_fd")
 def test_mnt_ns_fd_of_fsmount_namespace():
     """The fd fsmount(FSMOUNT_NAMESPACE) returns, as mnt_ns_fd: listmount
     lists exactly the new tmpfs, statmount by the fd reports it as "/" of
@@ -275,6 +280,7 @@ def test_foreign_by_id_without_privilege(target, call, err):
     unprivileged(ask, fd)
 
 
+@pytest.mark.requires("mnt_id_req_ns_fd")
 @pytest.mark.userns
 def test_foreign_listmount_by_fd_needs_no_privilege(target):
     """By mnt_ns_fd the same caller lists the namespace: the syscall checks
@@ -287,6 +293,7 @@ def test_foreign_listmount_by_fd_needs_no_privilege(target):
     assert got == expected and got
 
 
+@pytest.mark.requires("mnt_id_req_ns_fd")
 @pytest.mark.userns
 def test_foreign_statmount_by_fd_checks_reachability(target):
     """By mnt_ns_fd statmount answers for a mount below the root
