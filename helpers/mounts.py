@@ -35,6 +35,23 @@ def mnt_id_req(mnt_id=0, param=0, mnt_ns_id=0, mnt_ns_fd=0, mnt_fd=None, size=No
     return req
 
 
+def mnt_id_req_sized(size, tail=0, **fields):
+    """A struct mnt_id_req (fields as for mnt_id_req()) whose size field says
+    `size`, in a zeroed buffer of max(size, 32) bytes: sizes below VER0, and
+    a struct extended past VER1 whose last byte (at size - 1) is `tail`.
+    Returns (buffer, struct mnt_id_req *); keep the buffer alive."""
+    req = mnt_id_req(**fields)
+    buf = ffi.new("char[]", max(size, ffi.sizeof("struct mnt_id_req")))
+    ffi.memmove(buf, req, ffi.sizeof("struct mnt_id_req"))
+    sized = ffi.cast("struct mnt_id_req *", buf)
+    sized.size = size
+    if tail:
+        if size <= ffi.sizeof("struct mnt_id_req"):
+            raise ValueError(f"a tail byte needs size > {ffi.sizeof('struct mnt_id_req')}, got {size}")
+        buf[size - 1] = bytes([tail])
+    return buf, sized
+
+
 @dataclass
 class StatMount:
     """Decoded struct statmount: numeric fields, plus requested strings (None if absent)."""

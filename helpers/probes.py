@@ -140,6 +140,22 @@ def mnt_id_req_ns_id():
                    {0}, {errno.E2BIG, errno.ENOSYS}, "listmount(size=32, mnt_ns_id)")
 
 
+@probe("mnt_id_req_ns_fd", since="6.12",
+       doc="mnt_id_req.mnt_ns_fd: statmount/listmount of a namespace by fd (6.18; stable 6.12.59)")
+def mnt_id_req_ns_fd():
+    # "fs: allow mount namespace fd" read the fd from the old `spare` field,
+    # which copy_mnt_id_req() still refused when nonzero (EINVAL) until "fs/
+    # namespace: correctly handle errors returned by grab_requested_mnt_ns".
+    fd = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        req = mnt_id_req(uapi.LSMT_ROOT, mnt_ns_fd=fd)
+        ids = ffi.new("uint64_t[1]")
+        return _decide(errno_of(ksys.syscall, "listmount", req, ids, 1, 0),
+                       {0}, {errno.EINVAL, errno.ENOSYS}, "listmount(mnt_ns_fd=own namespace)")
+    finally:
+        os.close(fd)
+
+
 @probe("statmount_by_fd", since="7.0", doc="STATMOUNT_BY_FD")
 def statmount_by_fd():
     fd = os.open("/", os.O_PATH | os.O_CLOEXEC)

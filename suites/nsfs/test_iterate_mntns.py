@@ -41,15 +41,6 @@ def mntns():
         os.close(fd)
 
 
-@pytest.fixture
-def init_pidns():
-    """NEXT/PREV answer EPERM outside the initial pid namespace (a container,
-    or a runner that starts pytest in its own pid ns): that is a property of
-    the environment, not of the kernel under test."""
-    if os.stat("/proc/self/ns/pid").st_ino != uapi.PROC_PID_INIT_INO:
-        pytest.skip("needs the initial pid namespace: NS_MNT_GET_NEXT/PREV are EPERM elsewhere")
-
-
 def step(fd, request):
     """One NEXT/PREV: (new fd, its info); the info must describe the new fd."""
     new_fd, info = mnt_ns_info(fd, request)
