@@ -6,7 +6,8 @@ onto "/" and chrooted into. Each leaves "/" = "." = a tmpfs sitting directly on
 the nullfs root.
 
 What fs/namespace.c path_pivot_root() (SYSCALL_DEFINE2(pivot_root)) decides, in
-its order: EINVAL if a mount involved is shared, EBUSY if new_root or put_old
+its order: EINVAL if a mount involved is shared or new_root's mount is
+MNT_LOCKED, EBUSY if new_root or put_old
 is the caller's root mount ("loop, on the same file system"), EINVAL if the
 root is not a mount root or has no parent ("absolute root": the nullfs root
 is its own parent), EINVAL if new_root is not a mount root or has no parent.
