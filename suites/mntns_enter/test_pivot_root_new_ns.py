@@ -138,7 +138,8 @@ def test_pivot_root_dot_dot_onto_submount_switches_root(kind, where):
 
 @pytest.mark.userns
 @pytest.mark.parametrize("kind", feature_params(*EMPTY))
-@pytest.mark.parametrize("cwd,expected", [("fchdir_to_overmount", errno.EINVAL), ("chdir_slash", errno.EBUSY)])
+@pytest.mark.parametrize("cwd,expected", [("fchdir_to_overmount", errno.EINVAL), ("chdir_slash", errno.EBUSY)],
+                         ids=["fchdir_to_overmount-EINVAL", "chdir_slash-EBUSY"])
 def test_pivot_root_from_nullfs_root_fails(kind, cwd, expected):
     """An empty namespace with a tmpfs moved onto "/" but root not switched:
     the caller's root is still the nullfs root. With "." the tmpfs (fchdir to

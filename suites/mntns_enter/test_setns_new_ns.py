@@ -104,7 +104,8 @@ def _setns_from(caller, fd, users):
 @USERNS
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("caller,allowed", [("owner", True), ("ancestor_root", True),
-                                            ("sibling", False), ("child_of_owner", False)])
+                                            ("sibling", False), ("child_of_owner", False)],
+                         ids=["owner-ok", "ancestor_root-ok", "sibling-EPERM", "child_of_owner-EPERM"])
 def test_setns_needs_cap_sys_admin_over_owner(kind, caller, allowed):
     """A namespace made inside user namespace U1 (owned by U1): U1's root and
     the root of U1's parent U0 enter it; root of a sibling U2 or of a child of
@@ -128,7 +129,7 @@ def test_setns_needs_cap_sys_admin_over_owner(kind, caller, allowed):
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("cap,expected", [(uapi.CAP_SYS_CHROOT, errno.EPERM), (uapi.CAP_SYS_ADMIN, errno.EPERM),
                                           (uapi.CAP_SYS_PTRACE, 0)],
-                         ids=["drop_sys_chroot", "drop_sys_admin", "drop_sys_ptrace"])
+                         ids=["drop_sys_chroot-EPERM", "drop_sys_admin-EPERM", "drop_sys_ptrace-ok"])
 def test_setns_needs_sys_chroot_and_sys_admin(kind, cap, expected):
     """The owner with one capability cleared from its effective set:
     without CAP_SYS_CHROOT or CAP_SYS_ADMIN setns is EPERM (mntns_install():
