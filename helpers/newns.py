@@ -100,3 +100,26 @@ def umount_all_after_setns(fd, nsid):
         except OSError as e:
             result[point] = e.errno
     return result
+
+
+# --- the two one-call sources, for cases parametrized over both ----------------------
+ONE_CALL = ("open_tree_namespace", "fsmount_namespace")
+
+
+def feature_params(*names):
+    """pytest params named after probes, each marked requires(<its name>):
+    for cases parametrized over ways of getting a namespace (the kind names
+    are the probe names: open_tree_namespace, fsmount_namespace, ...)."""
+    return [pytest.param(name, marks=pytest.mark.requires(name)) for name in names]
+
+
+def new_ns_fd(kind, tree=None, fsfd=None):
+    """The nsfs fd of a mount namespace made by one call, owned by the
+    caller's user namespace: "open_tree_namespace" copies `tree`
+    (AT_RECURSIVE); "fsmount_namespace" mounts the fs context `fsfd`
+    (default: a fresh tmpfs)."""
+    if kind == "open_tree_namespace":
+        return open_tree_ns(tree, uapi.OPEN_TREE_NAMESPACE | uapi.AT_RECURSIVE | uapi.OPEN_TREE_CLOEXEC)[0]
+    if kind == "fsmount_namespace":
+        return fsmount_ns(fs_context() if fsfd is None else fsfd)[0]
+    raise ValueError(kind)

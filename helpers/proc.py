@@ -228,6 +228,19 @@ def waiting_child(fn=None):
         yield pid
 
 
+def fd_from_child(fn):
+    """fn() runs in a forked child and returns one of its fds; a copy of it
+    comes back here (pidfd_getfd), taken while the child still waits. For an
+    fd only a process inside another namespace can make, e.g. a mount
+    namespace owned by a user namespace the child entered."""
+    with reporting_child(fn) as (pid, fd):
+        pidfd = ksys.pidfd_open(pid)
+        try:
+            return ksys.pidfd_getfd(pidfd, fd)
+        finally:
+            os.close(pidfd)
+
+
 # --- two processes taking turns -------------------------------------------------
 def _send_msg(fd, obj):
     data = pickle.dumps(obj)

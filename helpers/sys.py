@@ -244,6 +244,14 @@ def capset_effective(caps):
     syscall("capset", hdr, data)
 
 
+def capdrop_effective(*caps):
+    """Clear `caps` from the effective set, keep every other capability."""
+    hdr, data = capget()
+    for cap in caps:
+        data[cap // 32].effective &= ~(1 << (cap % 32))
+    syscall("capset", hdr, data)
+
+
 def has_effective_cap(cap):
     _, data = capget()
     return bool(data[cap // 32].effective & (1 << (cap % 32)))

@@ -283,6 +283,9 @@ MD_STOP_ARRAY = 0x932
 # nsfs inode numbers of the initial namespaces (include/linux/proc_ns.h)
 PROC_USER_INIT_INO = 0xEFFFFFFD
 PROC_PID_INIT_INO = 0xEFFFFFFC
+# the nsfs inode number all anonymous mount namespaces share (include/uapi/linux/nsfs.h,
+# under __KERNEL__; given by fs/namespace.c alloc_mnt_ns(user_ns, anon=true))
+MNT_NS_ANON_INO = 0xEFFFFFF7
 
 # Capability numbers (linux/capability.h) and the v3 capset header.
 CAP_SYS_CHROOT = 18
