@@ -16,8 +16,8 @@ old mount API or new, and the new-API copy paths miss the check:
   return -EINVAL;` -- every mount(2) graft (do_loopback() for MS_BIND,
   do_add_mount() for new mounts) is refused;
 - fs/namespace.c fsmount(): the same check on the new API's own fresh mount,
-  added upstream as "make new mount API honour SB_NOUSER" (Al Viro: "one
-  should *not* be allowed to mount one of those, new API or not");
+  from the patch "make new mount API honour SB_NOUSER" (Al Viro, June 2026:
+  "one should *not* be allowed to mount one of those, new API or not");
 - do_move_mount() and create_new_namespace() attach with
   attach_recursive_mnt()/attach_mnt() and never look at SB_NOUSER: they
   rely on whoever made the detached tree. open_detached_copy() and
@@ -25,18 +25,22 @@ old mount API or new, and the new-API copy paths miss the check:
   may_copy_tree(); that names the two pseudo filesystems whose objects are
   meant to be copied (nsfs, which drops SB_NOUSER in nsfs_init(), and pidfs)
   and otherwise admits any mount of the caller's own namespace (check_mnt()).
-  Until nullfs no SB_NOUSER superblock had a mount in a user-visible
-  namespace (kern_mount() instances are MNT_NS_INTERNAL, not is_mounted()),
-  so check_mnt() implied "not SB_NOUSER". The nullfs root is the bottom
-  mount of every namespace and passes it: open_tree(OPEN_TREE_CLONE) +
+  Before nullfs an SB_NOUSER superblock had a mount in a user-visible
+  namespace only through that named pidfs exception (kern_mount() instances
+  are MNT_NS_INTERNAL, not is_mounted()), so check_mnt() implied "not
+  SB_NOUSER" otherwise. The nullfs root is the bottom mount of every
+  namespace and passes it: open_tree(OPEN_TREE_CLONE) +
   move_mount() and open_tree(OPEN_TREE_NAMESPACE) graft what mount(MS_BIND)
-  of the same path refuses.
+  of the same path refuses. (The pidfs exception is the one SB_NOUSER graft
+  the kernel means, through exactly this path: selftests/pidfd/
+  pidfd_bind_mount.c; mount(MS_BIND) of a pidfd is EINVAL as well. nullfs
+  has no such exception.)
 
 On those kernels the grafted mount is a second mount of the nullfs
 superblock: NULL_FS_MAGIC, empty, mkdir in it ENOENT (S_IMMUTABLE empty dir)
 -- harmless in itself, but not what SB_NOUSER promises.
 
-Moving the nullfs root itself is refused on every kernel, before SB_NOUSER
+Moving the nullfs root itself is refused on every kernel that has one, before SB_NOUSER
 matters: it has no parent to be detached from (do_move_mount():
 `!mnt_has_parent(old)` -> EINVAL)."""
 import errno
