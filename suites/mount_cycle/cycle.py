@@ -35,6 +35,15 @@ def fd_path(fd):
     return f"/proc/self/fd/{fd}"
 
 
+def magic_at(path):
+    """f_type of what path names, without opening it for reading (O_PATH)."""
+    fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    try:
+        return k.fstatfs(fd).f_type
+    finally:
+        os.close(fd)
+
+
 def wait_until(pred, tries, delay):
     for _ in range(tries):
         if pred():

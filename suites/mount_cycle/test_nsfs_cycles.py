@@ -15,19 +15,11 @@ from helpers.mounts import shared_pair, tmpfs
 from helpers.ns import enter_userns, setup_userns
 from helpers.proc import in_child, reporting_child, usable_cpus, waiting_child
 from helpers.proc import Partner
-from suites.mount_cycle.cycle import fd_path
+from suites.mount_cycle.cycle import fd_path, magic_at
 
 pytestmark = pytest.mark.userns
 OTN = uapi.OPEN_TREE_NAMESPACE | uapi.OPEN_TREE_CLOEXEC
 CLONE_REC = uapi.OPEN_TREE_CLONE | uapi.AT_RECURSIVE | uapi.OPEN_TREE_CLOEXEC
-
-
-def magic_at(path):
-    fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
-    try:
-        return k.fstatfs(fd).f_type
-    finally:
-        os.close(fd)
 
 
 def _enter():
