@@ -25,7 +25,8 @@ MARK_PREFIX = "mntns-test:"
 _MARK_FD = []
 
 
-def mark_test(event, nodeid):
+def mark_test(event, nodeid, detail=None):
+    """event: start, end, or stuck (its process could not be ended: detail says how)."""
     if os.environ.get("MNTNS_VM") != "1":
         return
     if not _MARK_FD:
@@ -36,7 +37,7 @@ def mark_test(event, nodeid):
     if _MARK_FD[0] is not None:
         # <5> (notice): above the default console level's cut-off, so it
         # reaches the console, but not a warning. One write = one record.
-        line = f"<5>{MARK_PREFIX} {event} {nodeid} pid={os.getpid()}\n"
+        line = f"<5>{MARK_PREFIX} {event} {nodeid} {detail or f'pid={os.getpid()}'}\n"
         try:
             os.write(_MARK_FD[0], line.encode(errors="replace")[:1000])
         except OSError:

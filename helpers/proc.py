@@ -8,7 +8,9 @@ tries X", a process left waiting inside a namespace, clone3 with new flags.
 import ctypes
 import os
 import pickle
+import select
 import signal
+import time
 import traceback
 from contextlib import contextmanager
 
@@ -360,3 +362,50 @@ class Peer:
 
     def __exit__(self, *exc):
         self.close()
+
+
+# --- steps that may never return ------------------------------------------------
+def blocked_step(steps, deadline_s):
+    """Run steps, a list of (name, fn), one after the other in a forked child
+    and wait at most deadline_s seconds in all. Returns None when every step
+    returned, else (name, seconds) of the step still running at the
+    deadline: a task stuck in the kernel (D state, or looping with a lock
+    held) is left behind instead of wedging the test. It stays in the test's
+    process group, where the harness finds it when the test has ended and
+    reports the case's process group as stuck in the kernel
+    (harness/isolation.py). An exception in a step is re-raised here."""
+    rfd, wfd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(rfd)
+        try:
+            for name, fn in steps:
+                _send_msg(wfd, ("start", name))
+                fn()
+            _send_msg(wfd, ("done", None))
+        except BaseException as e:  # noqa: BLE001 - goes back to the parent
+            _send_msg(wfd, ("raise", _encode(e)))
+        finally:
+            os._exit(0)
+    os.close(wfd)
+    end = time.monotonic() + deadline_s
+    current, since = None, time.monotonic()
+    try:
+        while True:
+            left = end - time.monotonic()
+            if left <= 0 or not select.select([rfd], [], [], left)[0]:
+                return current, round(time.monotonic() - since, 1)
+            try:
+                event, value = _recv_msg(rfd)
+            except EOFError:
+                os.waitpid(pid, 0)
+                raise ChildError(f"step {current!r} ended its process without a result") from None
+            if event == "start":
+                current, since = value, time.monotonic()
+                continue
+            os.waitpid(pid, 0)
+            if event == "raise":
+                _decode(value)
+            return None
+    finally:
+        os.close(rfd)

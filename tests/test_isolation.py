@@ -160,3 +160,47 @@ def test_a2(modfix):
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:randomly")
     result.assert_outcomes(passed=3)
     assert (pytester.path / "torn_down").exists()  # in the pytest process, once
+
+
+# SIGKILL cannot end a process stuck in the kernel (D state): simulated by a
+# killpg that does nothing, so the grandchild left in the test's process
+# group outlives the "kill" as a stuck task would.
+STUCK = """
+import os, time
+
+def test_a_leaves_a_process_behind():
+    if os.fork() == 0:
+        open("stuck.pid", "w").write(str(os.getpid()))
+        time.sleep(60)
+        os._exit(0)
+
+def test_b_after_it():
+    pass
+"""
+UNKILLABLE = """
+import os, types
+import harness.isolation as iso
+iso.EXIT_GRACE_S = 1
+iso.os = types.SimpleNamespace(**{**vars(os), "killpg": lambda pgid, sig: None})
+"""
+
+
+def test_a_process_sigkill_cannot_end_errors_its_case_and_stops_the_run(pytester):
+    import os
+    import signal
+    pytester.makepyfile(test_stuck=STUCK)
+    repo = pathlib.Path(__file__).resolve().parent.parent
+    pytester.makeconftest(f"import sys; sys.path.insert(0, {str(repo)!r})\n"
+                          "pytest_plugins = ['harness.isolation', 'harness.features']\n" + UNKILLABLE)
+    try:
+        result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:randomly", "-rA")
+    finally:
+        pid = int((pytester.path / "stuck.pid").read_text())
+        os.kill(pid, signal.SIGKILL)
+    out = result.stdout.str()
+    # test_a passed, then its teardown is the ERROR naming the stuck process
+    result.assert_outcomes(passed=1, errors=1, failed=1)
+    assert f"test process pid {pid} (state S, wchan " in out
+    assert "did not exit 1 s after SIGKILL: stuck in the kernel" in out
+    assert ("not run: the kernel is wedged: the process of "
+            f"test_stuck.py::test_a_leaves_a_process_behind pid {pid} ") in out

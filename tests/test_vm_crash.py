@@ -91,3 +91,33 @@ def test_marks_and_init_lines_are_not_complaints():
     text = ("[ 1.0] mntns-test: start suites/x.py::test_BUG:_WARNING: pid=1\n"
             "[ 1.0] mntns-init: WARNING: no modules\n")
     assert crash.complaints(text) == []
+
+
+STUCK = ("[ 40.0] mntns-test: stuck suites/u/test_s.py::test_watched pid 812 (state D, wchan put_mnt_ns) "
+         "did not exit 10 s after SIGKILL: stuck in the kernel\n")
+
+
+def test_a_test_process_stuck_in_the_kernel_is_a_hang_blamed_on_its_test():
+    (c,) = crash.complaints(MARKS + STUCK)
+    assert c["kind"] == "hang"
+    assert c["signature"] == "hang: test process stuck in the kernel"
+    assert c["tests"] == ["suites/u/test_s.py::test_watched"]
+    assert crash.describe(c).startswith("test process stuck in the kernel: pid 812 (state D, wchan "
+                                        "put_mnt_ns) did not exit")
+    assert crash.describe(c).endswith("during suites/u/test_s.py::test_watched")
+    assert [crash.is_complaint(line) for line in (MARKS + STUCK).splitlines()] == [False, False, True]
+
+
+def test_a_warn_then_the_stuck_processes_are_two_complaints_the_first_stuck_one_blamed():
+    later = STUCK.replace("test_watched pid 812", "test_next pid 813").replace("put_mnt_ns", "copy_mnt_ns")
+    cs = crash.complaints(MARKS + WARN_NEW + STUCK + later)
+    assert [(c["kind"], c["tests"]) for c in cs] == [
+        ("WARNING", ["suites/fscontext_ns/test_f.py::test_create", "suites/nullfs/test_a.py::test_b"]),
+        ("hang", ["suites/u/test_s.py::test_watched"])]
+
+
+def test_running_names_the_tests_a_hung_guest_never_ended():
+    ended = "[ 11.0] mntns-test: end suites/nullfs/test_a.py::test_b pid=322\n"
+    assert crash.running(MARKS + ended) == ["suites/fscontext_ns/test_f.py::test_create"]
+    assert crash.running(MARKS + ended + "[ 12.0] mntns-test: end suites/fscontext_ns/test_f.py::"
+                                          "test_create pid=321\n") == []

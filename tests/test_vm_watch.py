@@ -71,6 +71,29 @@ def test_hang_is_a_kernel_error(tmp_path):
         "error", "guest hung: no power-off within 60 s, 3/10 results")
 
 
+RUNNING = ("[ 5.0] mntns-test: start suites/a.py::test_done pid=9\n"
+           "[ 5.1] mntns-test: start suites/a.py::test_wedged pid=10\n"
+           "[ 5.2] mntns-test: end suites/a.py::test_done pid=9\n")
+
+
+def test_hang_names_the_tests_that_never_ended(tmp_path):
+    vm = make_vm(tmp_path, timeout_s=60)
+    vm.progress = qemu.Progress(3, 10, 0)
+    assert verdict(vm, "timeout", None, console_log=BOOTED + RUNNING) == (
+        "error", "guest hung: no power-off within 60 s, 3/10 results, in suites/a.py::test_wedged")
+
+
+def test_a_test_process_stuck_in_the_kernel_is_a_kernel_error_blamed_on_it(tmp_path):
+    vm = make_vm(tmp_path)
+    (tmp_path / "exit_status").write_text("1\n")
+    stuck = ("[ 9.0] mntns-test: stuck suites/a.py::test_wedged pid 12 (state D, wchan "
+             "copy_mnt_ns) did not exit 10 s after SIGKILL: stuck in the kernel\n")
+    status, reason = verdict(vm, console_log=BOOTED + RUNNING + stuck, junit_xml="<testsuites/>")
+    assert status == "error"
+    assert reason.startswith("console: test process stuck in the kernel: pid 12 (state D, wchan copy_mnt_ns)")
+    assert reason.endswith("during suites/a.py::test_wedged")
+
+
 def test_guest_killed_mid_run_is_a_kernel_error(tmp_path):
     vm = make_vm(tmp_path)
     status, reason = verdict(vm, "exited", -9, console_log=BOOTED)

@@ -9,6 +9,12 @@ are the ones running at that moment (one per xdist worker); if none is
 running, the complaint came after a test (an RCU callback, a workqueue) and
 the test that ended last is named as the one it followed.
 
+A test process that SIGKILL could not end is stuck in the kernel; the
+suite then writes "mntns-test: stuck NODEID <how>" (harness/isolation.py),
+a complaint of kind "hang" blamed on that test. When a guest hangs as a
+whole, the tests started and never ended are the ones it hung in
+(running()).
+
 The fingerprint is a hash of the complaint's kind, its message without
 numbers, addresses, CPUs, PIDs or task names, and the kernel function it
 names (the "at FILE:LINE FUNC+0x.." of a WARNING, else the RIP, else the
@@ -22,7 +28,8 @@ import hashlib
 import re
 
 ERROR_RE = re.compile(r"Kernel panic|\bOops\b|\bBUG:|kernel BUG at|\bWARNING:")
-MARK_RE = re.compile(r"mntns-test: (start|end) (\S+)")
+MARK_RE = re.compile(r"mntns-test: (start|end|stuck) (\S+)")
+STUCK_RE = re.compile(r"mntns-test: stuck (\S+) (.*)")
 _TIME = re.compile(r"^\s*\[\s*\d+\.\d+\]\s?")
 _FUNC = re.compile(r"([A-Za-z_][\w.]*)\+0x[0-9a-f]+/0x[0-9a-f]+")
 _FILE = re.compile(r"\b((?:[\w-]+/)+[\w-]+\.[ch]):\d+")
@@ -37,6 +44,38 @@ _MACHINERY = {
     "exc_page_fault", "asm_exc_page_fault", "die", "oops_end", "__die", "do_exit",
     "make_task_dead", "rewind_stack_and_make_dead",
 }
+
+
+def is_complaint(line: str) -> bool:
+    """A console line that makes the kernel's run an ERROR (our init's and
+    the suite's marks excluded, but for a test stuck in the kernel)."""
+    if STUCK_RE.search(line):
+        return True
+    return bool(ERROR_RE.search(line)) and "mntns-init:" not in line and "mntns-test:" not in line
+
+
+def running(console: str) -> list[str]:
+    """The tests started and not ended by the end of a console log."""
+    started: dict[str, None] = {}
+    for line in console.splitlines():
+        mark = MARK_RE.search(line)
+        if mark and mark.group(1) == "start":
+            started[mark.group(2)] = None
+        elif mark and mark.group(1) == "end":
+            started.pop(mark.group(2), None)
+    return list(started)
+
+
+def _hang(t: str) -> dict:
+    """The complaint for a "stuck" mark: kind hang, blamed on its test. Its
+    fingerprint is the same for every stuck mark: once a task holds a lock
+    for good, the tests that stick after the first are its consequences,
+    not distinct complaints (their marks stay on the console)."""
+    nodeid, how = STUCK_RE.search(t).groups()
+    signature = "hang: test process stuck in the kernel"
+    return {"kind": "hang", "title": f"test process stuck in the kernel: {how}",
+            "signature": signature, "fingerprint": hashlib.sha1(signature.encode()).hexdigest()[:12],
+            "tests": [nodeid], "after": None, "excerpt": t}
 
 
 def text_of(line: str) -> str:
@@ -114,6 +153,10 @@ def complaints(console: str) -> list[dict]:
     for i, line in enumerate(lines):
         t = text_of(line)
         mark = MARK_RE.search(t)
+        if mark and mark.group(1) == "stuck":
+            c = _hang(t)
+            found.setdefault(c["fingerprint"], c)
+            continue
         if mark:
             event, nodeid = mark.groups()
             if event == "start":

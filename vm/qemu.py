@@ -72,8 +72,7 @@ def kvm_failed(reason: str) -> None:
 
 def console_errors(text: str) -> list[str]:
     """Kernel-trouble lines on the console (our own init's lines excluded)."""
-    return [l.strip() for l in text.splitlines()
-            if CONSOLE_ERROR_RE.search(l) and "mntns-init:" not in l and "mntns-test:" not in l]
+    return [l.strip() for l in text.splitlines() if crash.is_complaint(l)]
 
 
 @dataclass
@@ -357,7 +356,7 @@ class VM:
                              f"(last console line: {last})")
         if outcome == "timeout":
             return "error", (f"guest hung: no power-off within {o.timeout_s:.0f} s, "
-                             f"{p.done}/{p.planned or '?'} results")
+                             f"{p.done}/{p.planned or '?'} results{_in_tests(console)}")
         if not console.strip():
             return "infra", (f"qemu {_qemu_end(res)} before the guest printed anything: "
                              f"{last_line(r / 'qemu.log')}")
@@ -365,7 +364,7 @@ class VM:
             return "infra", fatal[0]
         if res.exit_status is None:
             return "error", ("guest stopped without an exit status (init died or the kernel "
-                             f"crashed; last console line: {last})")
+                             f"crashed; last console line: {last}){_in_tests(console)}")
         return self._exit_verdict(res)
 
     def _exit_verdict(self, res: VMResult):
@@ -390,6 +389,12 @@ class VM:
         (self.results / "timeline.json").write_text(json.dumps({
             "accel": res.accel, "init_s": res.init_s, "first_result_s": res.boot_s,
             "wall_s": res.wall_s}) + "\n")
+
+
+def _in_tests(console: str) -> str:
+    """', in T1, T2': the tests started and never ended (vm/crash.py running())."""
+    tests = crash.running(console)
+    return f", in {', '.join(tests)}" if tests else ""
 
 
 def _qemu_end(res: VMResult) -> str:
