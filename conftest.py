@@ -7,6 +7,7 @@ pytest_plugins = [
     "harness.isolation",
     "harness.cleanup",    # the defer fixture
     "harness.disruptive", # --disruptive and the disruptive marker
+    "harness.alone",      # the alone marker: runs last, nothing beside it
     "harness.upstream",
     "harness.defects",
     "harness.ktap",

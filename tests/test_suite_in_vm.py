@@ -71,3 +71,34 @@ def test_suite_as_unprivileged_user_in_a_7_3_guest(tmp_path):
     assert all(skips) and any("root" in m for m in skips)
     assert k["passed"] > 250, k  # the user-namespace cases ran
     assert proc.returncode == 0
+
+
+WEDGER = ("suites/umount_propagation/test_shrink_submounts_test.py::"
+          "test_busy_mount_moved_into_reach_watched_leaves_namespace_lock_free")
+
+
+def test_a_kernel_wedged_by_a_case_is_an_error_naming_it(tmp_path):
+    """A plain run (no --known-defects) of the case that wedges 6.18 (a
+    mount watch and the busy submount defect: namespace_sem never released):
+    6.18 is an ERROR with a hang blamed on that case alone, which ran after
+    the file's other cases (alone marker), so those have their verdicts;
+    7.3, which has the fix, is ok with the case passing."""
+    proc = subprocess.run([sys.executable, "-m", "pytest", *(a for k in KERNELS for a in ("--kernel", k)),
+                           f"--results-dir={tmp_path}", "-n", "2", WEDGER.split("::")[0]],
+                          cwd=REPO, capture_output=True, text=True)
+    print(proc.stdout[-20000:], proc.stderr[-5000:])
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    old, new = kernel(summary, "6.18"), kernel(summary, "7.3")
+    rel_old = next(r for r in summary["kernels"] if r.startswith("6.18."))
+    rel_new = next(r for r in summary["kernels"] if r.startswith("7.3."))
+    assert old["status"] == "error", old
+    complaints = old.get("crashes") or [old["crash"]]
+    assert [c["tests"] for c in complaints if c["kind"] == "hang"] == [[WEDGER]], complaints
+    assert all(c["tests"] == [WEDGER] for c in complaints), complaints
+    outcomes = {nid.split("::")[1]: res[rel_old] for nid, res in summary["tests"].items()}
+    assert outcomes == {"test_busy_mount_moved_into_reach": "FAIL",  # the defect, without the watch
+                        "test_parent_goes_with_child": "PASS",
+                        WEDGER.split("::")[1]: "FAIL"}, outcomes
+    assert new["status"] == "ok" and new["failed"] == new["errors"] == 0, new
+    assert summary["tests"][WEDGER][rel_new] == "PASS"
+    assert proc.returncode == 6  # a kernel crashed or hung (vm/errors.py)

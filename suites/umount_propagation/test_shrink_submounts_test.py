@@ -102,6 +102,7 @@ def mount_operations_of_a_new_case(base):
 @pytest.mark.vm_only
 @pytest.mark.disruptive("the kernel's mount-namespace lock: a kernel with the defect leaves "
                         "namespace_sem held and every later mount operation blocks")
+@pytest.mark.alone("a kernel with the defect never releases namespace_sem")
 @pytest.mark.requires("mount_notify")
 @upstream(FILE, "shrink_submounts.busy_mount_moved_into_reach")
 def test_busy_mount_moved_into_reach_watched_leaves_namespace_lock_free():
@@ -128,7 +129,9 @@ def test_busy_mount_moved_into_reach_watched_leaves_namespace_lock_free():
     The steps run in a child with a deadline: a step that never returns
     FAILs this case with the step named, and the harness then reports the
     child, which SIGKILL cannot end, as stuck in the kernel (a hang of the
-    kernel blamed on this case in the VM runner's report). No teardown:
+    kernel blamed on this case in the VM runner's report). It runs after
+    every other case of the run, with none beside it (the alone marker): on
+    a kernel it wedges, every other case has its verdict. No teardown:
     everything is mounted in the test process's own namespace (on a tmpfs
     over /tmp) and goes with it; after a failed check any mount operation
     here would block."""
