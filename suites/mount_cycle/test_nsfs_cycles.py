@@ -12,6 +12,7 @@ from helpers import uapi
 from helpers import sys as k
 from helpers.errors import errno_of, raises_errno
 from helpers.mounts import shared_pair, tmpfs
+from helpers.newns import new_ns_fd
 from helpers.ns import enter_userns, setup_userns
 from helpers.proc import in_child, reporting_child, usable_cpus, waiting_child
 from helpers.proc import Partner
@@ -199,14 +200,6 @@ def test_mntns_file_bind_rule_across_cpus(base):
         f"(older file bound in the newer namespace, newer file bound in the older) per order: {got}"
 
 
-def _new_ns(kind, base):
-    if kind == "open_tree_namespace":
-        return k.open_tree(uapi.AT_FDCWD, base, OTN | uapi.AT_RECURSIVE)
-    fsfd = k.fsopen("tmpfs", uapi.FSOPEN_CLOEXEC)
-    k.fsconfig(fsfd, uapi.FSCONFIG_CMD_CREATE)
-    return k.fsmount(fsfd, uapi.FSMOUNT_NAMESPACE | uapi.FSMOUNT_CLOEXEC)
-
-
 @pytest.mark.parametrize("whose", ["older", "newer"])
 @pytest.mark.requires("open_tree_namespace")
 def test_mntns_file_bind_rule_in_open_tree_namespace(base, whose):
@@ -218,7 +211,7 @@ def test_mntns_file_bind_rule_in_open_tree_namespace(base, whose):
     os.mkdir(f"{base}/proc")
     k.mount("/proc", f"{base}/proc", None, uapi.MS_BIND | uapi.MS_REC)
     older = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
-    nsfd = _new_ns("open_tree_namespace", base)
+    nsfd = new_ns_fd("open_tree_namespace", base)
     k.setns(nsfd, uapi.CLONE_NEWNS)
     open("/t2", "w").close()
     _bind_rule("/t2", whose, older)
@@ -295,7 +288,7 @@ def _cover_where(kind, base):
         return base
     if kind == "userns":
         return base
-    nsfd = _new_ns(kind, base)
+    nsfd = new_ns_fd(kind, base)
     k.setns(nsfd, uapi.CLONE_NEWNS)
     return "/"
 
