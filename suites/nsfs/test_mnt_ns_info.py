@@ -174,6 +174,26 @@ def test_next_and_prev_are_adjacent_by_id(init_pidns, first, then):
                          "mnt_ns_id": ns_id(start)}
 
 
+@pytest.mark.root
+@pytest.mark.parametrize("request_", [
+    pytest.param(uapi.NS_MNT_GET_NEXT, id="next"),
+    pytest.param(uapi.NS_MNT_GET_PREV, id="prev"),
+])
+def test_next_and_prev_without_info_return_the_fd(init_pidns, request_):
+    """NEXT from the older of two held namespaces (PREV from the newer) with
+    a NULL struct: the neighbour's fd, nothing filled. The struct is
+    optional: ns_ioctl() copies the info out "If @uinfo is passed" (its
+    comment; the check went missing when the case was converted to
+    FD_PREPARE(), and copy_ns_info_to_user() then faults on NULL)."""
+    k.unshare(uapi.CLONE_NEWNS)
+    a = open_ns("mnt")
+    k.unshare(uapi.CLONE_NEWNS)
+    b = open_ns("mnt")
+    start = a if request_ == uapi.NS_MNT_GET_NEXT else b
+    fd = k.ioctl(start, request_, k.ffi.NULL)
+    assert ns_id(a) <= ns_id(fd) <= ns_id(b) and ns_id(fd) != ns_id(start)
+
+
 @pytest.mark.userns
 @pytest.mark.parametrize("request_,err", [
     pytest.param(uapi.NS_MNT_GET_INFO, 0, id="info-allowed"),
