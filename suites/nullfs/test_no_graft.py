@@ -15,9 +15,9 @@ old mount API or new, and the new-API copy paths miss the check:
 - fs/namespace.c graft_tree(): `if (mnt->mnt.mnt_sb->s_flags & SB_NOUSER)
   return -EINVAL;` -- every mount(2) graft (do_loopback() for MS_BIND,
   do_add_mount() for new mounts) is refused;
-- fs/namespace.c fsmount(): the same check on the new API's own fresh mount,
-  from the patch "make new mount API honour SB_NOUSER" (Al Viro, June 2026:
-  "one should *not* be allowed to mount one of those, new API or not");
+- fs/namespace.c fsmount(): the same check on the new API's own fresh mount
+  (`if (new_mnt->mnt_sb->s_flags & SB_NOUSER)` -> EINVAL, in 7.3's source):
+  the new API is meant to honour SB_NOUSER as the old one does;
 - do_move_mount() and create_new_namespace() attach with
   attach_recursive_mnt()/attach_mnt() and never look at SB_NOUSER: they
   rely on whoever made the detached tree. open_detached_copy() and
