@@ -243,15 +243,16 @@ def _describe(status):
     return f"exited with status {os.waitstatus_to_exitcode(status)}"
 
 
-def _crash_report(item, message):
-    call = pytest.CallInfo.from_call(lambda: pytest.fail(message, pytrace=False), "call")
+def _crash_report(item, message, when="call"):
+    call = pytest.CallInfo.from_call(lambda: pytest.fail(message, pytrace=False), when)
     return pytest.TestReport.from_item_and_call(item, call)
 
 
 def run_forked(item):
     """Run the item's protocol in a child; return its reports."""
     if _wedged:
-        return [_crash_report(item, f"not run: {_wedged[0]}")]
+        # an ERROR (the case could not run), not a FAIL of the case
+        return [_crash_report(item, f"not run: {_wedged[0]}", when="setup")]
     _pin_sources()
     # Objects that exist now are never collected in the child: its garbage
     # collector would otherwise write to every one of them and copy most of
