@@ -9,14 +9,17 @@ is reported by harness/isolation.py (a test process stuck in the kernel).
 Ordering alone is enough in one process. Under xdist another worker may
 still hold cases queued when the alone case arrives, so each worker counts
 the cases it finished in a file the controller made for the run, and an
-alone case waits until the count covers every other case of the session.
+alone case waits until the count covers every case before it in the
+session's order (the other alone cases included, so they run one at a
+time). That needs xdist's `load` or `worksteal` distribution, which hand
+out cases in that order; under the scope-grouping ones (loadfile,
+loadscope, loadgroup) a worker may hold cases queued behind the alone one,
+so there only the ordering holds.
 """
-import fcntl
 import os
 import shutil
 import tempfile
 import time
-from contextlib import contextmanager
 
 import pytest
 
@@ -38,7 +41,10 @@ _KEY = pytest.StashKey[str]()
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node):
-    """xdist controller -> worker: the run's shared directory."""
+    """xdist controller -> worker: the run's shared directory, where the
+    distribution hands out cases in the session's order (a worker sees "no")."""
+    if node.config.getoption("dist", "load") not in ("load", "worksteal"):
+        return
     if node.config.stash.get(_KEY, None) is None:
         node.config.stash[_KEY] = tempfile.mkdtemp(prefix="mntns-alone.")
     node.workerinput[_DIR] = node.config.stash[_KEY]
@@ -63,15 +69,11 @@ def pytest_runtest_protocol(item, nextitem):
         yield
         return
     done = os.path.join(shared, "done")
-    if item.get_closest_marker("alone") is None:
-        yield
-        with open(done, "ab") as f:  # one byte per finished case, O_APPEND
-            f.write(b".")
-        return
-    others = sum(i.get_closest_marker("alone") is None for i in item.session.items)
-    _wait_for(done, others)
-    with _locked(os.path.join(shared, "lock")):  # alone cases one at a time
-        yield
+    if item.get_closest_marker("alone") is not None:
+        _wait_for(done, item.session.items.index(item))
+    yield
+    with open(done, "ab") as f:  # one byte per finished case, O_APPEND
+        f.write(b".")
 
 
 def _size(path):
@@ -83,20 +85,10 @@ def _size(path):
 
 def _wait_for(done, count):
     """Until `count` cases have finished in all workers, or none finished
-    for NO_PROGRESS_S."""
+    for NO_PROGRESS_S (a worker stuck or gone: the case runs anyway)."""
     seen, since = _size(done), time.monotonic()
     while seen < count and time.monotonic() - since < NO_PROGRESS_S:
         time.sleep(0.1)
         now = _size(done)
         if now != seen:
             seen, since = now, time.monotonic()
-
-
-@contextmanager
-def _locked(path):
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)

@@ -1,5 +1,6 @@
 """The alone marker (harness/alone.py): the case runs after every other
-case of the run, with none running beside it, with and without xdist."""
+case of the run, with none running beside it (another alone case
+included), with and without xdist."""
 import pathlib
 
 import pytest
@@ -21,9 +22,11 @@ def log(what):
         f.write(what + "\\n")
 
 @pytest.mark.alone("wedges the kernel")
-def test_wedger():
-    log("start wedger")
-    log("end wedger")
+@pytest.mark.parametrize("n", range(2))
+def test_wedger(n):
+    log(f"start wedger{n}")
+    time.sleep(0.3)
+    log(f"end wedger{n}")
 
 @pytest.mark.parametrize("n", range(8))
 def test_normal(n):
@@ -43,13 +46,13 @@ def inner(pytester):
 
 @pytest.mark.parametrize("xdist", [(), ("-n", "2")], ids=["one_process", "xdist"])
 def test_alone_case_runs_last_with_nothing_beside_it(inner, xdist):
-    inner.runpytest_subprocess("-p", "no:cacheprovider", *xdist).assert_outcomes(passed=9)
+    inner.runpytest_subprocess("-p", "no:cacheprovider", *xdist).assert_outcomes(passed=10)
     log = (inner.path / "log").read_text().splitlines()
-    assert log[-2:] == ["start wedger", "end wedger"]
-    assert sorted(log[:-2]) == sorted(f"{e} {n}" for n in range(8) for e in ("start", "end"))
+    assert log[-4:] == ["start wedger0", "end wedger0", "start wedger1", "end wedger1"]
+    assert sorted(log[:-4]) == sorted(f"{e} {n}" for n in range(8) for e in ("start", "end"))
 
 
 def test_shared_directory_is_removed_after_the_run(inner, tmp_path, monkeypatch):
     monkeypatch.setenv("TMPDIR", str(tmp_path))
-    inner.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2").assert_outcomes(passed=9)
+    inner.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2").assert_outcomes(passed=10)
     assert not list(tmp_path.glob("mntns-alone.*"))
