@@ -201,7 +201,9 @@ def _wait_exit(pid, seconds):
     (its pidfd becomes readable when it exits); None if it is still there."""
     fd = os.pidfd_open(pid)
     try:
-        if not select.select([fd], [], [], seconds)[0]:
+        poller = select.poll()  # not select(): fd may be >= FD_SETSIZE
+        poller.register(fd, select.POLLIN)
+        if not poller.poll(seconds * 1000):
             return None
     finally:
         os.close(fd)
@@ -272,6 +274,10 @@ def run_forked(item):
     interrupted, status = None, None
     try:
         raw = _read_all(rfd)
+        # The reports are in: pytest-timeout's alarm (timeout_method =
+        # signal) must not interrupt the bounded exit wait and reaping that
+        # follow, which would drop them, or escape from the finally below.
+        signal.setitimer(signal.ITIMER_REAL, 0)
         status = _wait_exit(pid, EXIT_GRACE_S)
     except BaseException as e:  # pytest-timeout's Failed, KeyboardInterrupt
         interrupted = e
@@ -284,6 +290,8 @@ def run_forked(item):
     if interrupted is not None:
         return [_crash_report(item, f"{interrupted} (test process group {pid} killed"
                                     f"{'; ' + note if note else ''})")]
+    if not raw and note:
+        return [_crash_report(item, f"{note}, without a result")]
     reports = _decode(item, raw, signal.SIGKILL if status is None else status)
     if note and not any(r.failed or hasattr(r, "wasxfail") for r in reports):
         # The case passed, but a process of it never ended: an ERROR at

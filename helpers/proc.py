@@ -389,11 +389,14 @@ def blocked_step(steps, deadline_s):
             os._exit(0)
     os.close(wfd)
     end = time.monotonic() + deadline_s
-    current, since = None, time.monotonic()
+    # before the first step's start arrives, the fork itself is what blocks
+    current, since = "starting the child", time.monotonic()
+    poller = select.poll()  # not select(): rfd may be >= FD_SETSIZE
+    poller.register(rfd, select.POLLIN)
     try:
         while True:
             left = end - time.monotonic()
-            if left <= 0 or not select.select([rfd], [], [], left)[0]:
+            if left <= 0 or not poller.poll(left * 1000):
                 return current, round(time.monotonic() - since, 1)
             try:
                 event, value = _recv_msg(rfd)

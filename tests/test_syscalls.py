@@ -57,3 +57,17 @@ def test_clone3_runs_child_in_new_pid_namespace():
         pytest.skip("needs root: CLONE_NEWPID")
     pid_in_child, pidfd = proc.clone3(os.getpid, uapi.CLONE_NEWPID, pidfd=True)
     assert pid_in_child == 1 and pidfd >= 0
+
+
+def test_blocked_step_names_the_step_still_running_at_the_deadline():
+    import time
+    steps = [("quick", lambda: None), ("slow", lambda: time.sleep(3))]
+    name, seconds = proc.blocked_step(steps, 0.5)
+    assert name == "slow" and 0 < seconds <= 1
+
+
+def test_blocked_step_returns_none_when_every_step_returned_and_reraises():
+    assert proc.blocked_step([("a", lambda: None), ("b", lambda: None)], 30) is None
+    with pytest.raises(OSError) as info:
+        proc.blocked_step([("open", lambda: os.open("/nonexistent/x", os.O_RDONLY))], 30)
+    assert info.value.errno == errno.ENOENT

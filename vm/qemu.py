@@ -34,8 +34,6 @@ ROFS = Path(__file__).with_name("rofs.py")
 # faults on plain "max"; "max,-cx16" boots 6.12 ... 7.3.
 DEFAULT_CPU = {"kvm": "host", "tcg": "max,-cx16"}
 
-# Console lines that make a kernel's run an ERROR, never a pass.
-CONSOLE_ERROR_RE = crash.ERROR_RE
 PYTEST_OK_STATUSES = {0, 1, 5}  # passed / some tests failed / none collected
 
 POLL_S = 0.25
