@@ -12,6 +12,7 @@ Tables (bit, name, first release that accepts it):
 - MOUNT_SETATTR_ATTRS    mount_setattr(2) attr_set/attr_clr bits
 - MOUNT_SETATTR_PROPAGATION  mount_setattr(2) `propagation` values
 - MOVE_MOUNT_FLAGS       move_mount(2) `flags` (MOVE_MOUNT__MASK on 7.3)
+- STATMOUNT_FLAGS, LISTMOUNT_FLAGS  statmount(2)/listmount(2) `flags`
 
 First releases: the new-mount-API base is 5.2; MOUNT_ATTR_IDMAP and
 mount_setattr 5.12; MOUNT_ATTR_NOSYMFOLLOW 5.14; MOVE_MOUNT_SET_GROUP 5.15;
@@ -77,6 +78,16 @@ MOVE_MOUNT_FLAGS = [
     (uapi.MOVE_MOUNT_BENEATH, "MOVE_MOUNT_BENEATH", "6.5"),
 ]
 
+# statmount(2)/listmount(2) `flags` (SYSCALL_DEFINE4(statmount): flags &
+# ~STATMOUNT_BY_FD, SYSCALL_DEFINE4(listmount): flags & ~LISTMOUNT_REVERSE).
+STATMOUNT_FLAGS = [
+    (uapi.STATMOUNT_BY_FD, "STATMOUNT_BY_FD", FEATURES["statmount_by_fd"].since),
+]
+
+LISTMOUNT_FLAGS = [
+    (uapi.LISTMOUNT_REVERSE, "LISTMOUNT_REVERSE", FEATURES["listmount_reverse"].since),
+]
+
 TABLES = {
     "open_tree": OPEN_TREE_FLAGS,
     "fsmount": FSMOUNT_FLAGS,
@@ -84,6 +95,8 @@ TABLES = {
     "mount_setattr": MOUNT_SETATTR_ATTRS,
     "mount_setattr_propagation": MOUNT_SETATTR_PROPAGATION,
     "move_mount": MOVE_MOUNT_FLAGS,
+    "statmount": STATMOUNT_FLAGS,
+    "listmount": LISTMOUNT_FLAGS,
 }
 
 

@@ -37,7 +37,7 @@ from helpers import uapi
 from helpers.errors import errno_of, name, raises_errno
 from helpers.mounts import detached_fs, set_propagation, tmpfs
 from helpers.ns import enter_userns, setup_userns, write_id_maps
-from helpers.proc import Partner, clone3, in_child, reporting_child, waiting_child
+from helpers.proc import Partner, clone3, fd_from_child, in_child, waiting_child
 from suites.mount_cycle.cycle import magic_at
 
 pytestmark = pytest.mark.userns
@@ -137,18 +137,27 @@ def via_bind_after_setns_into_userns_namespace(base):
 
 
 def via_move_beneath_locked_mount(base):
-    covered_file(f"{base}/m")
-    covered_file(f"{base}/cover")
+    for name_ in ("m", "cover", "plain", "plain_cover"):
+        covered_file(f"{base}/{name_}")
     k.mount(f"{base}/cover", f"{base}/m", None, uapi.MS_BIND)
+    k.mount(f"{base}/plain_cover", f"{base}/plain", None, uapi.MS_BIND)
+
+    def beneath(tree, target):
+        return errno_of(k.move_mount, tree, "", uapi.AT_FDCWD, target,
+                        uapi.MOVE_MOUNT_F_EMPTY_PATH | uapi.MOVE_MOUNT_BENEATH)
 
     def body():
-        setup_userns()          # the cover on m is now MNT_LOCKED
+        setup_userns()          # both covers are now MNT_LOCKED
+        # control: an ordinary file bind goes beneath a locked cover, so an
+        # EINVAL below is about the mntns file
+        err = beneath(k.open_tree(uapi.AT_FDCWD, f"{base}/plain", CLONE_REC), f"{base}/plain")
+        if err:
+            return f"control refused ({name(err)})"
         with waiting_child(lambda: k.unshare(uapi.CLONE_NEWNS)) as newer:
             tree = k.open_tree(uapi.AT_FDCWD, f"/proc/{newer}/ns/mnt",
                                uapi.OPEN_TREE_CLONE | uapi.OPEN_TREE_CLOEXEC)
-        err = errno_of(k.move_mount, tree, "", uapi.AT_FDCWD, f"{base}/m",
-                       uapi.MOVE_MOUNT_F_EMPTY_PATH | uapi.MOVE_MOUNT_BENEATH)
-        return f"refused ({name(err)})" if err else "locked (it took over the cover's lock)"
+        err = beneath(tree, f"{base}/m")
+        return f"refused ({name(err)})" if err else "moved beneath the cover"
     return in_child(body)
 
 
@@ -167,8 +176,7 @@ def lock_mntns_file(base):
     os.mkdir(f"{base}/dst")
     tmpfs(f"{base}/src")
     covered_file(f"{base}/src/m")
-    with reporting_child(_foreign_detached_tmpfs) as (pid, fd_there):
-        foreign = k.pidfd_getfd(k.pidfd_open(pid), fd_there)
+    foreign = fd_from_child(_foreign_detached_tmpfs)
     bind_newer_mntns_file(f"{base}/src/m")
     src = k.open_tree(uapi.AT_FDCWD, f"{base}/src", CLONE_REC)
     os.mkdir("d", dir_fd=foreign)
@@ -206,8 +214,9 @@ def test_how_a_mntns_file_mount_gets_locked(base, path, expected):
     - binding it inside a user namespace's mount namespace after setns(): the
       caller's own mount, attach_recursive_mnt() locks nothing -> unlocked;
     - MOVE_MOUNT_BENEATH under a locked mount, whose lock it would take over:
-      refused by can_move_mount_beneath() -> EINVAL (a kernel defect before
-      7.2.13: it moves and takes the lock over, see known-defects.toml);
+      refused by can_move_mount_beneath() -> EINVAL, where an ordinary file
+      bind under a locked cover moves (the control); a kernel defect on 7.1:
+      it moves (see known-defects.toml);
     - attaching a tree holding it into a detached tree made in another user
       namespace: attach_recursive_mnt() lock_mnt_tree()s the attached tree
       -> locked."""
