@@ -216,3 +216,16 @@ def detached_fs(fstype="tmpfs", options=(), mount_flags=uapi.FSMOUNT_CLOEXEC, at
         return fsmount(fsfd, mount_flags, attr_flags)
     finally:
         os.close(fsfd)
+
+
+def tmpfs_onto_root(enter=False):
+    """fsmount a tmpfs and move it onto "/" (in an empty mount namespace:
+    right above the nullfs root); with enter, fchdir to it and chroot("."),
+    so "/" and "." are the tmpfs. Returns its mount fd."""
+    from helpers.sys import move_mount
+    mnt = detached_fs()
+    move_mount(mnt, "", uapi.AT_FDCWD, "/", uapi.MOVE_MOUNT_F_EMPTY_PATH)
+    if enter:
+        os.fchdir(mnt)
+        os.chroot(".")
+    return mnt

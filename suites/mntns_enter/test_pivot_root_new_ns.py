@@ -20,7 +20,7 @@ import pytest
 from helpers import sys as k
 from helpers import uapi
 from helpers.errors import errno_of
-from helpers.mounts import detached_fs, listmount, mount_stack, tmpfs
+from helpers.mounts import listmount, mount_stack, tmpfs, tmpfs_onto_root
 from helpers.newns import ONE_CALL, feature_params, new_ns_fd, setns_mnt
 from helpers.ns import setup_userns
 from helpers.proc import clone3, in_child
@@ -34,13 +34,6 @@ def _cases(where, *kinds):
     """(kind, where) params: each needs its kind's feature, and root or user namespaces."""
     return [pytest.param(kind, where, marks=[pytest.mark.requires(kind), WHERE_MARK[where]],
                          id=f"{where}-{kind}") for kind in kinds]
-
-
-def _tmpfs_onto_root():
-    """fsmount a tmpfs and move it onto "/" (above the nullfs root); its mount fd."""
-    mnt = detached_fs()
-    k.move_mount(mnt, "", uapi.AT_FDCWD, "/", uapi.MOVE_MOUNT_F_EMPTY_PATH)
-    return mnt
 
 
 def _run_in_empty(kind, body):
@@ -73,8 +66,7 @@ def _run_on_tmpfs_over_nullfs(kind, where, body):
         return in_child(entered)
 
     def chrooted():
-        os.fchdir(_tmpfs_onto_root())
-        os.chroot(".")
+        tmpfs_onto_root(enter=True)
         return body()
     return _run_in_empty(kind, chrooted)
 
@@ -148,7 +140,7 @@ def test_pivot_root_from_nullfs_root_fails(kind, cwd, expected):
     chdir("/") does not climb onto the tmpfs ("/" is the root itself, no mount
     is crossed), so "." stays the nullfs root and new_root is the root: EBUSY."""
     def body():
-        mnt = _tmpfs_onto_root()
+        mnt = tmpfs_onto_root()
         if cwd == "fchdir_to_overmount":
             os.fchdir(mnt)
         else:

@@ -51,7 +51,7 @@ import pytest
 from helpers import sys as k
 from helpers import uapi
 from helpers.errors import errno_of, name
-from helpers.mounts import detached_fs, mount_stack
+from helpers.mounts import mount_stack, tmpfs_onto_root
 from suites.nullfs.nullfs_util import CONTEXTS, enter_empty
 
 pytestmark = pytest.mark.requires("unshare_empty_mntns")
@@ -65,10 +65,7 @@ def nullfs_root_under_tmpfs(context):
     then stack a tmpfs on "/" and chroot into it; returns the fd."""
     enter_empty(context)
     nullfs_root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    tmp = detached_fs()
-    k.move_mount(tmp, "", uapi.AT_FDCWD, "/", uapi.MOVE_MOUNT_F_EMPTY_PATH)
-    os.fchdir(tmp)
-    os.chroot(".")
+    tmpfs_onto_root(enter=True)
     os.chdir("/")
     os.mkdir(TARGET)
     assert k.fstatfs(nullfs_root).f_type == uapi.NULL_FS_MAGIC
