@@ -24,6 +24,7 @@ import time
 import pytest
 
 _DIR = "mntns_alone_dir"
+_KEY = pytest.StashKey[str]()  # the controller's shared directory
 # A worker that makes no progress for this long is stuck or gone: the alone
 # case runs anyway rather than wait for ever.
 NO_PROGRESS_S = 600
@@ -32,11 +33,6 @@ NO_PROGRESS_S = 600
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "alone(why): may wedge the kernel; runs after every other case, none beside it")
-    if not hasattr(config, "workerinput"):
-        config.stash[_KEY] = None
-
-
-_KEY = pytest.StashKey[str]()
 
 
 @pytest.hookimpl(optionalhook=True)
