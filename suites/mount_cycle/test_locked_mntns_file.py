@@ -96,8 +96,11 @@ def via_open_tree_namespace_from_userns(base):
     return in_child(body)
 
 
-def _slave_reports(chan, path):
-    setup_userns(rprivate=False)       # our copy of the shared mount is its slave
+def _userns_reports(chan, path, rprivate=True):
+    """In a new user+mount namespace (rprivate=False: our copies of shared
+    mounts stay their slaves): say ready, wait for the parent's turn, then
+    give state(path) as this namespace sees it."""
+    setup_userns(rprivate=rprivate)
     chan.send("ready")
     chan.recv()
     return state(path)
@@ -111,7 +114,7 @@ def via_propagation_into_userns_namespace(base):
     os.mkdir(f"{base}/src")
     tmpfs(f"{base}/src")
     covered_file(f"{base}/src/m")
-    slave = Partner(_slave_reports, f"{base}/shared/mp/m")
+    slave = Partner(_userns_reports, f"{base}/shared/mp/m", False)
     assert slave.recv() == "ready"
     bind_newer_mntns_file(f"{base}/src/m")
     k.mount(f"{base}/src", f"{base}/shared/mp", None, uapi.MS_BIND | uapi.MS_REC)
@@ -119,16 +122,9 @@ def via_propagation_into_userns_namespace(base):
     return slave.join()
 
 
-def _owner_reports(chan, path):
-    setup_userns()
-    chan.send("ready")
-    chan.recv()
-    return state(path)
-
-
 def via_bind_after_setns_into_userns_namespace(base):
     covered_file(f"{base}/m")
-    owner = Partner(_owner_reports, f"{base}/m")
+    owner = Partner(_userns_reports, f"{base}/m")
     assert owner.recv() == "ready"
     nsfd = os.open(f"/proc/{owner.pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
     in_child(lambda: (k.setns(nsfd, uapi.CLONE_NEWNS), bind_newer_mntns_file(f"{base}/m")))
@@ -215,8 +211,8 @@ def test_how_a_mntns_file_mount_gets_locked(base, path, expected):
       caller's own mount, attach_recursive_mnt() locks nothing -> unlocked;
     - MOVE_MOUNT_BENEATH under a locked mount, whose lock it would take over:
       refused by can_move_mount_beneath() -> EINVAL, where an ordinary file
-      bind under a locked cover moves (the control); a kernel defect on 7.1:
-      it moves (see known-defects.toml);
+      bind under a locked cover moves (the control); a kernel defect before
+      7.2.13 (7.1.13 measured): it moves (see known-defects.toml);
     - attaching a tree holding it into a detached tree made in another user
       namespace: attach_recursive_mnt() lock_mnt_tree()s the attached tree
       -> locked."""
